@@ -45,21 +45,67 @@ STANDIN_IMAGE = "sparkfleet-lab/llm-standin:llama.cpp"
 STANDIN_ARCHIVE = STATE / "images" / "llm-standin.tar"
 
 HOST_PACKAGES = [
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "python3", "python3-apt", "python3-venv",
-    "python3-pip", "sudo", "ca-certificates", "iproute2", "iputils-ping", "curl", "procps",
-    "docker.io", "less", "gnupg",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "python3",
+    "python3-apt",
+    "python3-venv",
+    "python3-pip",
+    "sudo",
+    "ca-certificates",
+    "iproute2",
+    "iputils-ping",
+    "curl",
+    "procps",
+    "docker.io",
+    "less",
+    "gnupg",
 ]
 STANDIN_PACKAGES = ["llama.cpp-tools", "ca-certificates", "curl"]
 
 # Everything --privileged would give, less CAP_SYS_RESOURCE, which this machine's engine
 # cannot grant (see docs/testing.md). systemd and a nested Docker engine run with these.
-CAPABILITIES = (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP LINUX_IMMUTABLE "
-    "NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO "
-    "SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_TIME SYS_TTY_CONFIG MKNOD "
-    "LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM "
-    "BLOCK_SUSPEND AUDIT_READ"
-).split()
+CAPABILITIES = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+]
 
 
 class LabError(Exception):
@@ -70,13 +116,19 @@ def log(msg: str) -> None:
     print(f"[lab] {msg}", flush=True)
 
 
-def run(cmd: list[str], *, check: bool = True, capture: bool = False,
-        stdin: Any = None, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: list[str], *, check: bool = True, capture: bool = False, stdin: Any = None, quiet: bool = False
+) -> subprocess.CompletedProcess[str]:
     if not quiet:
         log("$ " + " ".join(cmd))
-    return subprocess.run(cmd, check=check, text=True, stdin=stdin,
-                          stdout=subprocess.PIPE if capture else None,
-                          stderr=subprocess.PIPE if capture else None)
+    return subprocess.run(
+        cmd,
+        check=check,
+        text=True,
+        stdin=stdin,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE if capture else None,
+    )
 
 
 def docker(*args: str, check: bool = True, capture: bool = True) -> subprocess.CompletedProcess[str]:
@@ -85,13 +137,16 @@ def docker(*args: str, check: bool = True, capture: bool = True) -> subprocess.C
 
 # --------------------------------------------------------------------------- checks
 
+
 def require_docker() -> None:
     if shutil.which("docker") is None:
         raise LabError("docker CLI not found: install Docker Engine (apt-get install docker.io) and retry")
     res = docker("info", "--format", "{{json .}}", check=False)
     if res.returncode != 0:
-        raise LabError("the Docker engine does not answer (`docker info` failed): start it "
-                       "(systemctl start docker) or fix DOCKER_HOST, then retry")
+        raise LabError(
+            "the Docker engine does not answer (`docker info` failed): start it "
+            "(systemctl start docker) or fix DOCKER_HOST, then retry"
+        )
 
 
 def require_debootstrap() -> None:
@@ -102,8 +157,10 @@ def require_debootstrap() -> None:
         run(["apt-get", "update", "-qq"], check=False)
         if run(["apt-get", "install", "-y", "-qq", "debootstrap"], check=False).returncode == 0:
             return
-    raise LabError("debootstrap not found: run `sudo apt-get install debootstrap` (the lab builds its "
-                   "images from Debian's archive, no registry needed)")
+    raise LabError(
+        "debootstrap not found: run `sudo apt-get install debootstrap` (the lab builds its "
+        "images from Debian's archive, no registry needed)"
+    )
 
 
 def engine_report() -> dict[str, Any]:
@@ -142,6 +199,7 @@ def image_label(ref: str, key: str) -> str | None:
 
 # --------------------------------------------------------------------------- images
 
+
 def _digest(*parts: str | Path) -> str:
     h = hashlib.sha256()
     for part in parts:
@@ -161,12 +219,17 @@ def rootfs_tarball(name: str, suite: str, packages: list[str]) -> Path:
     with tempfile.TemporaryDirectory(prefix=f"sparkfleet-{name}-", dir=CACHE) as tmp:
         target = Path(tmp) / "root"
         log(f"rootfs {name}: debootstrap {suite} from {MIRROR} (about a minute)")
-        res = run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
-                   suite, str(target), MIRROR], check=False, capture=True)
+        res = run(
+            ["debootstrap", "--variant=minbase", f"--include={','.join(packages)}", suite, str(target), MIRROR],
+            check=False,
+            capture=True,
+        )
         if res.returncode != 0:
             tail = (res.stdout + res.stderr).strip().splitlines()[-3:]
-            raise LabError(f"debootstrap {suite} failed ({' | '.join(tail)}): check that {MIRROR} is "
-                           "reachable or set SPARKFLEET_DEBIAN_MIRROR to a Debian mirror you can reach")
+            raise LabError(
+                f"debootstrap {suite} failed ({' | '.join(tail)}): check that {MIRROR} is "
+                "reachable or set SPARKFLEET_DEBIAN_MIRROR to a Debian mirror you can reach"
+            )
         # Shrink: apt lists, docs and caches are not needed in a test image.
         for sub in ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man"):
             p = target / sub
@@ -185,8 +248,12 @@ def import_rootfs(tar: Path, ref: str) -> None:
         return
     log(f"docker import {tar.name} -> {ref}")
     with tar.open("rb") as fh:
-        res = subprocess.run(["docker", "import", "--change", f"LABEL {LABEL}.rootfs={key}", "-", ref],
-                             stdin=fh, capture_output=True, check=False)
+        res = subprocess.run(
+            ["docker", "import", "--change", f"LABEL {LABEL}.rootfs={key}", "-", ref],
+            stdin=fh,
+            capture_output=True,
+            check=False,
+        )
     if res.returncode != 0:
         raise LabError(f"docker import failed: {res.stderr.decode(errors='replace').strip()}")
 
@@ -196,8 +263,22 @@ def build_image(ref: str, context: Path, base: str, key: str) -> bool:
         log(f"image {ref}: up to date")
         return False
     log(f"docker build {ref}")
-    res = run(["docker", "build", "-q", "--build-arg", f"BASE={base}", "--label", f"{LABEL}.build={key}",
-               "-t", ref, str(context)], check=False, capture=True)
+    res = run(
+        [
+            "docker",
+            "build",
+            "-q",
+            "--build-arg",
+            f"BASE={base}",
+            "--label",
+            f"{LABEL}.build={key}",
+            "-t",
+            ref,
+            str(context),
+        ],
+        check=False,
+        capture=True,
+    )
     if res.returncode != 0:
         raise LabError(f"docker build {ref} failed: {res.stderr.strip().splitlines()[-1:]}")
     return True
@@ -208,8 +289,12 @@ def build_images() -> None:
     host_tar = rootfs_tarball("bookworm-host", "bookworm", HOST_PACKAGES)
     import_rootfs(host_tar, "sparkfleet-lab/rootfs:bookworm")
     host_ctx = LAB / "images" / "host"
-    build_image(HOST_IMAGE, host_ctx, "sparkfleet-lab/rootfs:bookworm",
-                _digest(host_tar.name, *sorted(p for p in host_ctx.rglob("*") if p.is_file())))
+    build_image(
+        HOST_IMAGE,
+        host_ctx,
+        "sparkfleet-lab/rootfs:bookworm",
+        _digest(host_tar.name, *sorted(p for p in host_ctx.rglob("*") if p.is_file())),
+    )
 
     # The inference stand-in: llama.cpp's server from Debian (sid carries it), serving a tiny
     # Llama-architecture model written here. It stands in for SGLang/NIM images, which cannot be pulled.
@@ -239,14 +324,26 @@ def build_images() -> None:
 
 # --------------------------------------------------------------------------- hosts
 
+
 def host_security_args() -> list[str]:
     args = []
     for cap in CAPABILITIES:
         args += ["--cap-add", cap]
-    return args + [
-        "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-        "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+    return [
+        *args,
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "apparmor=unconfined",
+        "--cgroupns=host",
+        "-v",
+        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs",
+        "/run",
+        "--tmpfs",
+        "/run/lock",
+        "--tmpfs",
+        "/tmp",
     ]
 
 
@@ -313,11 +410,21 @@ def lab_up(inventory: Path) -> None:
     net_created = False
     try:
         if docker("network", "inspect", spec["network"], check=False).returncode != 0:
-            res = docker("network", "create", "--label", f"{LABEL}={spec['name']}",
-                         "--subnet", spec["subnet"], spec["network"], check=False)
+            res = docker(
+                "network",
+                "create",
+                "--label",
+                f"{LABEL}={spec['name']}",
+                "--subnet",
+                spec["subnet"],
+                spec["network"],
+                check=False,
+            )
             if res.returncode != 0:
-                raise LabError(f"cannot create network {spec['network']} ({spec['subnet']}): "
-                               f"{res.stderr.strip()}; change subnet in {inventory}/lab.yml")
+                raise LabError(
+                    f"cannot create network {spec['network']} ({spec['subnet']}): "
+                    f"{res.stderr.strip()}; change subnet in {inventory}/lab.yml"
+                )
             net_created = True
         for host, ip in spec["hosts"].items():
             name = container_name(spec, host)
@@ -328,13 +435,27 @@ def lab_up(inventory: Path) -> None:
             if state.returncode == 0:
                 docker("rm", "-f", "-v", name)
             log(f"{host}: starting {name} at {ip}")
-            res = docker("run", "-d", "--name", name, "--hostname", host,
-                         "--network", spec["network"], "--ip", ip,
-                         "--label", f"{LABEL}={spec['name']}",
-                         *host_security_args(),
-                         "-v", "/var/lib/docker",
-                         "-v", f"{key}.pub:/home/sparkadmin/.ssh/authorized_keys:ro",
-                         spec["image"], check=False)
+            res = docker(
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--hostname",
+                host,
+                "--network",
+                spec["network"],
+                "--ip",
+                ip,
+                "--label",
+                f"{LABEL}={spec['name']}",
+                *host_security_args(),
+                "-v",
+                "/var/lib/docker",
+                "-v",
+                f"{key}.pub:/home/sparkadmin/.ssh/authorized_keys:ro",
+                spec["image"],
+                check=False,
+            )
             if res.returncode != 0:
                 raise LabError(f"{host}: docker run failed: {res.stderr.strip()}")
             created.append(name)

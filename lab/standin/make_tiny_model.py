@@ -16,7 +16,7 @@ from pathlib import Path
 
 import gguf
 import numpy as np
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 CHATML = (
     "{% for message in messages %}"
@@ -49,8 +49,9 @@ def train_tokenizer(vocab_size: int) -> Tokenizer:
     return tok
 
 
-def write_gguf(path: Path, *, vocab_size: int, n_embd: int, n_layer: int, n_head: int,
-               n_ff: int, n_ctx: int, seed: int) -> dict[str, int]:
+def write_gguf(
+    path: Path, *, vocab_size: int, n_embd: int, n_layer: int, n_head: int, n_ff: int, n_ctx: int, seed: int
+) -> dict[str, int]:
     tok = train_tokenizer(vocab_size)
     data = json.loads(tok.to_str())
     vocab: dict[str, int] = data["model"]["vocab"]
@@ -127,8 +128,16 @@ def main() -> None:
     ap.add_argument("--ctx", type=int, default=4096)
     ap.add_argument("--seed", type=int, default=20261123)
     a = ap.parse_args()
-    info = write_gguf(a.output, vocab_size=a.vocab_size, n_embd=a.embd, n_layer=a.layers,
-                      n_head=a.heads, n_ff=a.ff, n_ctx=a.ctx, seed=a.seed)
+    info = write_gguf(
+        a.output,
+        vocab_size=a.vocab_size,
+        n_embd=a.embd,
+        n_layer=a.layers,
+        n_head=a.heads,
+        n_ff=a.ff,
+        n_ctx=a.ctx,
+        seed=a.seed,
+    )
     print(json.dumps({"path": str(a.output), **info}))
 
 
