@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Run sparkfleet's GPU-facing code on a real NVIDIA GPU machine (the session's `device` machine:
+# Ubuntu 24.04, Python 3.12, PyTorch, transformers; no Docker, no systemd, no network).
+#   1. nvidia-smi captures and nvidia_gpu_facts' logic (plugins/module_utils/sparkfleet/gpu.py) -> fixtures
+#   2. optional (SERVE=1): a real OpenAI-compatible server on the GPU (transformers serve) with a randomly
+#      initialised model shaped like a real one, benchmarked with bin/sparkfleet-bench.
+# Writes everything under $OUT (default ./gpu-out).
+set -uo pipefail
+OUT=${OUT:-./gpu-out}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/../.."
+export PYTHONUNBUFFERED=1
+
+nvidia-smi -x -q > "$OUT/nvidia-smi.xml" 2>&1
+nvidia-smi --query-gpu=index,name,uuid,memory.total,memory.used,driver_version,compute_cap,pci.bus_id,mig.mode.current \
+  --format=csv,noheader,nounits > "$OUT/nvidia-smi.query.csv" 2>&1
+nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+python3 plugins/module_utils/sparkfleet/gpu.py > "$OUT/gpu-facts.json" 2> "$OUT/gpu-facts.err"
+echo "gpu.py exit=$?"
+cat "$OUT/gpu-facts.json"
+
+[ "${SERVE:-0}" = 1 ] || exit 0
+
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+MODEL_DIR=/tmp/sparkfleet-qwen3-8b-shape
+python3 lab/gpu/make_random_model.py "$MODEL_DIR" 2>&1 | tail -5
+(transformers serve "$MODEL_DIR" --device cuda --continuous-batching --port 8000 > "$OUT/serve.log" 2>&1 &)
+for i in $(seq 1 120); do
+  curl -sf -o /dev/null http://127.0.0.1:8000/health && break
+  sleep 1
+done
+echo "server up after ${i}s"
+python3 bin/sparkfleet-bench --base-url http://127.0.0.1:8000 --model "$MODEL_DIR" \
+  --checks "${CHECKS:-readiness,chat,json_schema,multi_turn,load}" --concurrency "${CONCURRENCY:-1,8,32}" \
+  --output-len "${OUTPUT_LEN:-128}" --input-len "${INPUT_LEN:-256}" --json-out "$OUT/h100-benchmark.json" \
+  2>&1 | tee "$OUT/bench.txt"
+nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv >> "$OUT/bench.txt"
+tail -n 30 "$OUT/serve.log"
