@@ -1,0 +1,170 @@
+#!/usr/bin/python
+"""Ansible module: build the fleet report from sparkfleet.benchmark/v1 reports."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: fleet_report
+short_description: Build the sparkfleet fleet report (Markdown, HTML with plots, JSON) from benchmark reports
+description:
+  - Reads the C(sparkfleet.benchmark/v1) JSON reports that M(llm_benchmark) wrote on each host and the play fetched
+    to the controller, and writes C(fleet-report.md), C(fleet-report.html) and C(fleet-report.json) into O(dest).
+  - The Markdown has one table (a row per host and service - PASS/FAIL, profile, model, output tokens/s at each
+    concurrency, p90 time to first token, cache-hit rate, decode speed against the bandwidth ceiling, failed checks),
+    then the failures, then the flags.
+  - The HTML page is self-contained - inline CSS and SVG, no JavaScript, nothing loaded from the network - with
+    throughput against concurrency (one line per host and service) and a box plot of time to first token per host.
+  - Hosts whose output throughput is more than O(slow_margin) below the median of the hosts serving the same model
+    with the same engine and profile are flagged as slow.
+  - A report that cannot be read or does not follow the schema becomes a FAIL row and a warning, never a crash,
+    so the fleet report always exists; an entry of O(expected) without a report becomes a FAIL row too.
+  - Runs on the controller (C(delegate_to: localhost)).
+version_added: "0.1.0"
+author: sparkfleet contributors
+options:
+  inputs:
+    description:
+      - Report files, or directories searched recursively for C(*.json) (the module's own outputs are skipped).
+      - Paths that do not exist are ignored, so a run whose every benchmark failed still gets a report.
+    type: list
+    elements: path
+    required: true
+  dest:
+    description: Directory the three report files are written to (created when missing).
+    type: path
+    required: true
+  expected:
+    description:
+      - One entry per host and service that should have a report, with metadata the report lacks.
+      - Keys C(host) and C(service) (required), C(profile), C(model), C(engine), C(model_params_b), C(model_dtype),
+        and C(error) (why there is no report, for example the benchmark module's failure message).
+    type: list
+    elements: dict
+    default: []
+  profiles:
+    description:
+      - The platform profiles (C(sparkfleet_profiles)); only C(memory_bandwidth_gbps) is read, for the decode ceiling
+        C(bandwidth_GBps * 1e9 / (model_params_b * 1e9 * bytes_per_dtype)) tokens/s per user.
+    type: dict
+    default: {}
+  slow_margin:
+    description: Flag a host slower than the fleet median by more than this fraction (0.2 = 20%).
+    type: float
+    default: 0.2
+  run_id:
+    description: Name of this run, shown in the title and the JSON summary.
+    type: str
+    default: ""
+  generated_at:
+    description:
+      - Timestamp shown in the report. The module reads no clock of its own, so equal inputs give equal files.
+    type: str
+    default: ""
+  latest_link:
+    description: When set, a relative symlink at this path is pointed at O(dest) (for example C(reports/latest)).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    description: Writes nothing; RV(written) lists what would be written.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: Files are rewritten only when their content differs.
+notes:
+  - Every string taken from a report is HTML-escaped in the page and pipe-escaped in the Markdown.
+seealso:
+  - module: llm_benchmark
+"""
+
+EXAMPLES = r"""
+- name: Verify | Build the fleet report
+  fleet_report:
+    inputs: ["{{ playbook_dir }}/../reports/20261123T101500Z"]
+    dest: "{{ playbook_dir }}/../reports/20261123T101500Z"
+    latest_link: "{{ playbook_dir }}/../reports/latest"
+    profiles: "{{ sparkfleet_profiles }}"
+    expected:
+      - {host: spark-01, service: sglang-qwen3-8b, profile: dgx_spark, model_params_b: 8.2, model_dtype: bf16}
+  delegate_to: localhost
+  run_once: true
+  register: fleet
+
+- name: Verify | Print the fleet report
+  ansible.builtin.debug:
+    msg: "{{ fleet.markdown_lines }}"
+"""
+
+RETURN = r"""
+markdown:
+  description: The Markdown report, as written to C(fleet-report.md).
+  returned: always
+  type: str
+markdown_lines:
+  description: The same report as a list of lines (for C(ansible.builtin.debug)).
+  returned: always
+  type: list
+  elements: str
+files:
+  description: Paths of the three report files.
+  returned: always
+  type: list
+  elements: str
+written:
+  description: Files written by this run (in check mode, those that would be).
+  returned: always
+  type: list
+  elements: str
+inputs:
+  description: The report files that were read.
+  returned: always
+  type: list
+  elements: str
+summary:
+  description: Counts and lists (C(passed), C(failed), C(failed_hosts), C(slow_hosts), C(failures), C(flags), ...).
+  returned: always
+  type: dict
+  sample: {"schema": "sparkfleet.fleet_report/v1", "total": 4, "passed": 3, "failed": 1, "failed_hosts": ["spark-03"]}
+rows:
+  description: One dict per host and service, as in C(fleet-report.json).
+  returned: always
+  type: list
+  elements: dict
+warnings:
+  description: Input files that could not be used, and why.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkfleet.report import ReportError, generate
+
+ARGUMENT_SPEC: dict = {
+    "inputs": {"type": "list", "elements": "path", "required": True},
+    "dest": {"type": "path", "required": True},
+    "expected": {"type": "list", "elements": "dict", "default": []},
+    "profiles": {"type": "dict", "default": {}},
+    "slow_margin": {"type": "float", "default": 0.2},
+    "run_id": {"type": "str", "default": ""},
+    "generated_at": {"type": "str", "default": ""},
+    "latest_link": {"type": "path"},
+}
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    p = module.params
+    try:
+        result = generate(check_mode=module.check_mode, **p)
+    except (ReportError, OSError) as exc:
+        module.fail_json(msg=f"fleet_report: {exc}")
+    for warning in result["warnings"]:
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
