@@ -1,0 +1,151 @@
+#!/usr/bin/python
+"""Ansible module sparkfleet_plan_check: validate a host's serving plan (logic: sparkfleet/preflight.py)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: sparkfleet_plan_check
+short_description: Validate llm_serving_services, secrets, driver and memory, and plan what deploys
+description:
+  - Checks one host's C(llm_serving_services) against the service schema (types, unknown and renamed keys,
+    unique names and ports, engines, image references, C(mem_fraction), state), the NGC key where a service
+    needs it, the driver version against the profile's C(min_driver_version), whether each GPU service's model
+    fits its GPU and the C(mem_fraction) sum per GPU, and free disk space for images and model cache.
+  - Never fails on bad input. Every problem is a line in RV(ansible_facts.sparkfleet_plan.errors) naming the
+    variable and the fix, so the preflight role can list the problems of every host before failing.
+  - On profile V(none), GPU services are skipped (listed in RV(ansible_facts.sparkfleet_plan.skipped)) or,
+    with O(skip_gpu_services_without_gpu=false), reported as errors; services with C(gpu: none) deploy.
+  - Changes nothing on the host.
+version_added: "0.1.0"
+author: sparkfleet
+options:
+  services:
+    description: The host's C(llm_serving_services) (checked here, so any type is accepted).
+    type: raw
+    default: []
+  profiles:
+    description: C(sparkfleet_profiles) from C(group_vars/all/profiles.yml).
+    type: raw
+    required: true
+  gpu_facts:
+    description: C(ansible_facts.nvidia_gpu) from M(nvidia_gpu_facts); null when detection failed.
+    type: dict
+  gpu_error:
+    description: The message of a failed GPU detection; becomes an error of this host.
+    type: str
+    default: ""
+  profile_override:
+    description: C(sparkfleet_profile_override); must be a key of O(profiles).
+    type: raw
+  ngc_api_key:
+    description: C(sparkfleet_ngc_api_key); only its presence and format are checked, it is never returned.
+    type: raw
+  skip_gpu_services_without_gpu:
+    description: On profile V(none), skip GPU services (true) or report them as errors (false).
+    type: bool
+    default: true
+  memory_overhead:
+    description: Factor over the weights' size for a memory estimate from C(model_params_b) and C(model_dtype).
+    type: float
+    default: 1.2
+  min_free_disk_gb_per_service:
+    description: Free disk space in GB needed per deployed service for its image, on top of its model weights.
+    type: float
+    default: 20
+  disk_paths:
+    description: Paths whose filesystem must hold the images and model cache (the nearest existing parent is measured).
+    type: list
+    elements: path
+    default: [/var/lib/docker]
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing.
+  facts:
+    support: full
+    description: Returns C(ansible_facts.sparkfleet_plan).
+"""
+
+EXAMPLES = r"""
+- name: Preflight | Check the serving plan
+  sparkfleet_plan_check:
+    services: "{{ llm_serving_services | default([]) }}"
+    profiles: "{{ sparkfleet_profiles }}"
+    gpu_facts: "{{ ansible_facts['nvidia_gpu'] }}"
+    ngc_api_key: "{{ sparkfleet_ngc_api_key | default('') }}"
+  no_log: false
+
+- name: Preflight | Show the problems
+  ansible.builtin.debug:
+    var: ansible_facts['sparkfleet_plan']['errors']
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts added to the host.
+  returned: always
+  type: dict
+  contains:
+    sparkfleet_plan:
+      description: The plan the serving role reads.
+      type: dict
+      contains:
+        profile:
+          description: The profile in force (the override when valid, else the detected one).
+          type: str
+          sample: dgx_spark
+        serving_gpu:
+          description: The serving GPU dict from nvidia_gpu_facts, null on profile none.
+          type: dict
+        deploy:
+          description: Names of the present services that will be deployed.
+          type: list
+          elements: str
+          sample: [sglang-qwen3-8b]
+        skipped:
+          description: Services that will not be deployed, each with a reason.
+          type: list
+          elements: dict
+          sample: [{name: sglang-qwen3-8b, reason: "GPU service (gpu: auto) on a host with profile none"}]
+        errors:
+          description: Problems, each naming the variable and the fix. Empty when the plan is good.
+          type: list
+          elements: str
+        warnings:
+          description: Things that could not be checked (no memory size, MIG enabled, ...).
+          type: list
+          elements: str
+        summary:
+          description: One line for the run's output.
+          type: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkfleet.preflight import run_module
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "services": {"type": "raw", "default": []},
+            "profiles": {"type": "raw", "required": True},
+            "gpu_facts": {"type": "dict"},
+            "gpu_error": {"type": "str", "default": ""},
+            "profile_override": {"type": "raw"},
+            "ngc_api_key": {"type": "raw", "no_log": True},
+            "skip_gpu_services_without_gpu": {"type": "bool", "default": True},
+            "memory_overhead": {"type": "float", "default": 1.2},
+            "min_free_disk_gb_per_service": {"type": "float", "default": 20},
+            "disk_paths": {"type": "list", "elements": "path", "default": ["/var/lib/docker"]},
+        },
+        supports_check_mode=True,
+    )
+    run_module(module)
+
+
+if __name__ == "__main__":
+    main()
