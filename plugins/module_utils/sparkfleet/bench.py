@@ -1,0 +1,331 @@
+"""Benchmark verification of an OpenAI-compatible LLM server: the ``sparkfleet.benchmark/v1`` report.
+
+Used by the ``llm_benchmark`` module and by ``bin/sparkfleet-bench`` (``main``). Standard library
+only; see docs/benchmark.md for what each check measures and how.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from . import bench_checks, bench_schema, bench_thresholds
+from .bench_checks import Context, Settings, entry
+from .bench_http import HTTPClient
+
+SCHEMA = "sparkfleet.benchmark/v1"
+CHECKS = ("readiness", "chat", "json_schema", "multi_turn", "load")
+ENGINES = ("sglang", "nim", "vllm", "openai")
+
+
+@dataclass
+class BenchConfig(Settings):
+    """Every parameter of a run (module and CLI share it)."""
+
+    base_url: str = ""
+    service: str = ""
+    host: str = ""
+    profile: str | None = None
+    checks: list[str] = field(default_factory=lambda: list(CHECKS))
+    thresholds: dict[str, Any] | None = None
+    api_key: str | None = None
+
+
+def validate_config(cfg: BenchConfig) -> list[str]:
+    """Problems with the parameters, each naming the parameter and the fix; empty when valid."""
+    problems: list[str] = []
+    if not cfg.base_url.startswith(("http://", "https://")):
+        problems.append(f"base_url must be http://HOST:PORT (optionally https), got {cfg.base_url!r}")
+    if not cfg.model:
+        problems.append("model must name the served model (what /v1/models lists), got an empty string")
+    if cfg.engine not in ENGINES:
+        problems.append(f"engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    unknown = [c for c in cfg.checks if c not in CHECKS]
+    if unknown:
+        problems.append(f"checks has unknown entries {unknown}: choose from {', '.join(CHECKS)}")
+    if not cfg.checks:
+        problems.append(f"checks is empty: choose one or more of {', '.join(CHECKS)}")
+    if "load" in cfg.checks:
+        if not cfg.concurrency or any(not isinstance(c, int) or isinstance(c, bool) or c < 1 for c in cfg.concurrency):
+            problems.append(
+                f"concurrency must be a list of positive integers such as [1, 8, 32, 64], got {cfg.concurrency!r}"
+            )
+        if cfg.request_rate is not None and cfg.request_rate <= 0:
+            problems.append(f"request_rate must be a positive number of requests/s or null, got {cfg.request_rate!r}")
+    for name in (
+        "input_len",
+        "output_len",
+        "multi_turn_conversations",
+        "multi_turn_turns",
+        "multi_turn_input_len",
+        "multi_turn_output_len",
+        "shared_prefix_len",
+        "json_schema_max_tokens",
+    ):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 1:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    if cfg.num_prompts is not None and cfg.num_prompts < 1:
+        problems.append(
+            f"num_prompts must be a positive integer or null (max(4 x concurrency, 16)), got {cfg.num_prompts!r}"
+        )
+    if cfg.timeout_s <= 0:
+        problems.append(f"timeout_s must be a positive number of seconds, got {cfg.timeout_s!r}")
+    if cfg.ready_timeout_s < 0:
+        problems.append(f"ready_timeout_s must be zero or more seconds, got {cfg.ready_timeout_s!r}")
+    if cfg.json_schema is not None and not isinstance(cfg.json_schema, dict):
+        problems.append("json_schema must be a JSON-schema dict (bound strings with maxLength, arrays with maxItems)")
+    problems.extend(bench_thresholds.validate(cfg.thresholds, list(cfg.concurrency or [])))
+    return problems
+
+
+async def arun(cfg: BenchConfig) -> dict[str, Any]:
+    """Run the selected checks and return the report (never raises for a server's misbehaviour)."""
+    started = datetime.now(timezone.utc)
+    t0 = time.monotonic()
+    headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else None
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "host": cfg.host or socket.gethostname(),
+        "service": cfg.service,
+        "engine": cfg.engine,
+        "base_url": cfg.base_url,
+        "model": cfg.model,
+        "profile": cfg.profile,
+        "started_at": started.isoformat(timespec="seconds"),
+        "duration_s": 0.0,
+        "ok": False,
+        "validator": bench_schema.VALIDATOR,
+        "settings": {
+            "checks": [c for c in CHECKS if c in cfg.checks],
+            "concurrency": list(cfg.concurrency),
+            "num_prompts": cfg.num_prompts,
+            "input_len": cfg.input_len,
+            "output_len": cfg.output_len,
+            "ignore_eos": cfg.ignore_eos,
+            "request_rate": cfg.request_rate,
+            "timeout_s": cfg.timeout_s,
+        },
+        "checks": [],
+        "load": [],
+        "multi_turn": None,
+        "thresholds": [],
+        "failures": [],
+    }
+    selected = [c for c in CHECKS if c in cfg.checks]
+    error_budget = "max_error_rate" in (cfg.thresholds or {})
+    async with HTTPClient(cfg.base_url, headers) as client:
+        ctx = Context(client, cfg)
+        not_ready = ""
+        for name in selected:
+            if not_ready:
+                report["checks"].append(entry(name, "skip", f"skipped: {not_ready}"))
+                continue
+            if name == "readiness":
+                result = await bench_checks.check_readiness(ctx)
+                report["checks"].append(result)
+                if not result["details"].get("healthy", False):
+                    not_ready = "the server never became ready (see the readiness check)"
+            elif name == "chat":
+                report["checks"].append(await bench_checks.check_chat(ctx))
+            elif name == "json_schema":
+                report["checks"].append(await bench_checks.check_json_schema(ctx))
+            elif name == "multi_turn":
+                entries, section = await bench_checks.check_multi_turn(ctx)
+                report["checks"].extend(entries)
+                report["multi_turn"] = section
+            elif name == "load":
+                result, rows = await bench_checks.check_load(ctx, error_budget)
+                report["checks"].append(result)
+                report["load"] = rows
+    report["thresholds"] = bench_thresholds.evaluate(cfg.thresholds, report, selected)
+    report["failures"] = [f"{c['name']}: {c['message']}" for c in report["checks"] if c["status"] == "fail"] + [
+        f"threshold {t['name']}: {t['message']}" for t in report["thresholds"] if t["status"] == "fail"
+    ]
+    report["ok"] = not report["failures"]
+    report["duration_s"] = round(time.monotonic() - t0, 3)
+    return report
+
+
+def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
+    """Validate, then run; raises ValueError listing every parameter problem before any request."""
+    problems = validate_config(cfg)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return asyncio.run(arun(cfg))
+
+
+def write_report(report: dict[str, Any], path: str) -> None:
+    """Write the report as JSON atomically (0644: it holds no secret)."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_summary(report: dict[str, Any]) -> str:
+    """A readable summary: checks, the load table, multi-turn turns, thresholds, the verdict."""
+    lines = [
+        f"sparkfleet-bench  {report['model']} at {report['base_url']} ({report['engine']}), "
+        f"host {report['host']}, {report['duration_s']:.1f}s, validator {report['validator']}",
+        "",
+        f"{'check':<14}{'status':<14}message",
+    ]
+    for check in report["checks"]:
+        lines.append(f"{check['name']:<14}{check['status']:<14}{check['message']}")
+    if report["load"]:
+        head = (
+            f"{'conc':>5} {'reqs':>5} {'ok':>5} {'err':>4} {'req/s':>8} {'out tok/s':>10} {'tot tok/s':>10} "
+            f"{'TTFT p50':>9} {'TTFT p90':>9} {'ITL p50':>8} {'TPOT p50':>9} {'E2E p90':>9} {'user mean':>10} "
+            f"{'user min':>9}"
+        )
+        lines += ["", "load (latencies in ms, per-user in output tok/s)", head]
+        for row in report["load"]:
+            lines.append(
+                f"{row['concurrency']:>5} {row['num_requests']:>5} {row['completed']:>5} {row['errors']:>4} "
+                f"{_fmt(row['request_throughput'], 2):>8} {_fmt(row['output_throughput']):>10} "
+                f"{_fmt(row['total_throughput']):>10} {_fmt(row['ttft_ms']['p50']):>9} "
+                f"{_fmt(row['ttft_ms']['p90']):>9} {_fmt(row['itl_ms']['p50'], 2):>8} "
+                f"{_fmt(row['tpot_ms']['p50'], 2):>9} {_fmt(row['e2e_ms']['p90']):>9} "
+                f"{_fmt(row['per_user_output_tps']['mean']):>10} {_fmt(row['per_user_output_tps']['min']):>9}"
+            )
+    multi = report.get("multi_turn")
+    if multi:
+        rate = multi["cache_hit_rate"]
+        lines += [
+            "",
+            f"multi-turn: {multi['conversations']} conversations x {multi['turns']} turns; shared-prefix cache hit "
+            f"rate expected {_fmt(rate['expected'], 3)}, achieved "
+            f"{_fmt(rate['achieved'], 3) if rate['achieved'] is not None else 'not reported'}",
+            f"{'turn':>5} {'done':>5} {'median ms':>10} {'p90 ms':>9} {'prompt tok':>11} {'cached tok':>11}",
+        ]
+        for turn in multi["per_turn"]:
+            lines.append(
+                f"{turn['turn']:>5} {turn['completed']:>5} {_fmt(turn['median_ms']):>10} {_fmt(turn['p90_ms']):>9} "
+                f"{_fmt(turn['median_prompt_tokens']):>11} "
+                f"{_fmt(turn['median_cached_tokens']) if turn['median_cached_tokens'] is not None else 'n/r':>11}"
+            )
+    if report["thresholds"]:
+        lines += ["", f"{'threshold':<28}{'limit':>10} {'measured':>10}  status"]
+        for thr in report["thresholds"]:
+            lines.append(f"{thr['name']:<28}{thr['limit']:>10g} {_fmt(thr['measured'], 3):>10}  {thr['status']}")
+    lines += ["", "OK" if report["ok"] else f"FAILED: {len(report['failures'])} failure(s)"]
+    lines += [f"  - {failure}" for failure in report["failures"]]
+    return "\n".join(lines)
+
+
+def _csv_ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 1,8,32,64, got {text!r}") from exc
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sparkfleet-bench",
+        description="Verify and benchmark an OpenAI-compatible LLM server; exit 0 when every check passes.",
+    )
+    parser.add_argument("--base-url", required=True, help="server URL, e.g. http://127.0.0.1:30000")
+    parser.add_argument("--model", required=True, help="the served model name (what /v1/models lists)")
+    parser.add_argument("--engine", default="openai", choices=ENGINES, help="picks the health endpoint")
+    parser.add_argument("--service", default="", help="service label for the report")
+    parser.add_argument("--host", default="", help="host label for the report (default: this host's name)")
+    parser.add_argument("--profile", default=None, help="platform profile label for the report")
+    parser.add_argument("--checks", type=_csv, default=list(CHECKS), help=f"comma list of {','.join(CHECKS)}")
+    parser.add_argument("--concurrency", type=_csv_ints, default=[1, 8, 32, 64], help="comma list of levels")
+    parser.add_argument("--num-prompts", type=int, default=None, help="requests per level (default max(4c,16))")
+    parser.add_argument("--input-len", type=int, default=256, help="approximate prompt tokens per request")
+    parser.add_argument("--output-len", type=int, default=128, help="max_tokens per request")
+    parser.add_argument("--ignore-eos", action="store_true", help="send ignore_eos for fixed output lengths")
+    parser.add_argument("--request-rate", type=float, default=None, help="Poisson arrivals per second (open loop)")
+    parser.add_argument("--multi-turn-conversations", type=int, default=20)
+    parser.add_argument("--multi-turn-turns", type=int, default=5)
+    parser.add_argument("--multi-turn-input-len", type=int, default=64)
+    parser.add_argument("--multi-turn-output-len", type=int, default=32)
+    parser.add_argument("--shared-prefix-len", type=int, default=256)
+    parser.add_argument("--json-schema", default=None, help="JSON schema file for the json_schema check")
+    parser.add_argument("--thresholds", default=None, help='JSON dict, e.g. \'{"min_output_tps": {"32": 100}}\'')
+    parser.add_argument("--timeout-s", type=float, default=120.0, help="per-request timeout")
+    parser.add_argument("--ready-timeout-s", type=float, default=300.0, help="readiness wait budget")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json-out", default=None, help="write the JSON report here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        schema = None
+        if args.json_schema:
+            with open(args.json_schema, encoding="utf-8") as handle:
+                schema = json.load(handle)
+        thresholds = json.loads(args.thresholds) if args.thresholds else None
+    except (OSError, ValueError) as exc:
+        print(f"sparkfleet-bench: cannot read --json-schema/--thresholds: {exc}", file=sys.stderr)
+        return 2
+    cfg = BenchConfig(
+        base_url=args.base_url,
+        model=args.model,
+        engine=args.engine,
+        service=args.service,
+        host=args.host,
+        profile=args.profile,
+        checks=args.checks,
+        concurrency=args.concurrency,
+        num_prompts=args.num_prompts,
+        input_len=args.input_len,
+        output_len=args.output_len,
+        ignore_eos=args.ignore_eos,
+        request_rate=args.request_rate,
+        multi_turn_conversations=args.multi_turn_conversations,
+        multi_turn_turns=args.multi_turn_turns,
+        multi_turn_input_len=args.multi_turn_input_len,
+        multi_turn_output_len=args.multi_turn_output_len,
+        shared_prefix_len=args.shared_prefix_len,
+        json_schema=schema,
+        thresholds=thresholds,
+        timeout_s=args.timeout_s,
+        ready_timeout_s=args.ready_timeout_s,
+        seed=args.seed,
+        api_key=os.environ.get("SPARKFLEET_BENCH_API_KEY") or None,
+    )
+    try:
+        report = run_benchmark(cfg)
+    except ValueError as exc:
+        print(f"sparkfleet-bench: {exc}", file=sys.stderr)
+        return 2
+    if args.json_out:
+        write_report(report, args.json_out)
+    print(format_summary(report))
+    return 0 if report["ok"] else 1
