@@ -1,0 +1,132 @@
+#!/usr/bin/python
+"""Probe an inference service's health endpoints for up to one step (a minute by default)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: llm_service_health
+short_description: Probe an inference service's health endpoints for up to one step
+description:
+  - Probes C(paths) in order on C(url) every C(interval_s) seconds for up to C(step_s) seconds and returns
+    C(healthy) true once every path answers HTTP 200. The role retries it once per step until the health budget
+    is spent, so a waiting run prints a line a minute.
+  - When C(unit) is given, a unit in state C(failed) (systemd's start limit hit) ends the wait at once with
+    C(give_up) true, and C(since_start_s) tells how long the unit's main process has run.
+  - Reads only.
+author: sparkfleet
+options:
+  url:
+    description: Base URL, e.g. http://127.0.0.1:30000.
+    type: str
+    required: true
+  paths:
+    description: Endpoints that must all answer 200, in order (SGLang /health_generate then /v1/models).
+    type: list
+    elements: str
+    required: true
+  step_s:
+    description: How long one call waits at most.
+    type: int
+    default: 60
+  interval_s:
+    description: Pause between probes.
+    type: int
+    default: 5
+  unit:
+    description: The systemd unit running the service (optional).
+    type: str
+    default: ""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Serving | Wait for the service to answer
+  llm_service_health:
+    url: http://127.0.0.1:30000
+    paths: [/health_generate, /v1/models]
+    unit: sparkfleet-sglang-qwen3-8b.service
+  register: __health
+  until: __health.healthy or __health.give_up
+  retries: 45
+  delay: 1
+"""
+
+RETURN = r"""
+healthy:
+  description: Every path answered 200.
+  returned: always
+  type: bool
+give_up:
+  description: The unit failed; waiting longer is pointless.
+  returned: always
+  type: bool
+probes:
+  description: Path, HTTP status (0 when nothing answered) and the start of the body of the last round.
+  returned: always
+  type: list
+  elements: dict
+models:
+  description: Model IDs listed by /v1/models when it was probed and answered.
+  returned: when healthy
+  type: list
+  elements: str
+unit_state:
+  description: ActiveState of the unit (unknown without C(unit)).
+  returned: always
+  type: str
+since_start_s:
+  description: Seconds since the unit's main process started (null without C(unit)).
+  returned: always
+  type: float
+msg:
+  description: One line, e.g. "not healthy yet 3m05s after the start /health_generate -> 503".
+  returned: always
+  type: str
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkfleet.serving import wait_healthy
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "url": {"type": "str", "required": True},
+            "paths": {"type": "list", "elements": "str", "required": True},
+            "step_s": {"type": "int", "default": 60},
+            "interval_s": {"type": "int", "default": 5},
+            "unit": {"type": "str", "default": ""},
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+
+    def unit_state() -> tuple[str, float | None]:
+        rc, out, _ = module.run_command(
+            ["systemctl", "show", "-p", "ActiveState,ExecMainStartTimestampMonotonic", p["unit"]]
+        )
+        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
+        started = int(props.get("ExecMainStartTimestampMonotonic") or 0)
+        return props.get("ActiveState", "unknown"), (time.monotonic() - started / 1e6) if started else None
+
+    result = wait_healthy(
+        p["url"],
+        p["paths"],
+        step_s=p["step_s"],
+        interval_s=p["interval_s"],
+        unit_state=unit_state if p["unit"] else None,
+    )
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()
