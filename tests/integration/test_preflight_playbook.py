@@ -1,0 +1,150 @@
+"""playbooks/preflight.yml with ansible-playbook on localhost: bad variable sets fail naming the variable,
+and nothing changes (changed=0)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+PLAYBOOK = ROOT / "playbooks" / "preflight.yml"
+ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+pytestmark = pytest.mark.lab
+
+GOOD_CPU = {
+    "name": "standin",
+    "engine": "openai",
+    "image": "sparkfleet-lab/llm-standin:llama.cpp",
+    "model": "sparkfleet/tiny-llama",
+    "port": 8080,
+    "gpu": "none",
+}
+GOOD_GPU = {
+    "name": "sglang-qwen3-8b",
+    "engine": "sglang",
+    "image": "lmsysorg/sglang:latest-cu130",
+    "model": "Qwen/Qwen3-8B",
+    "port": 30000,
+    "model_params_b": 8.2,
+}
+
+
+def run_preflight(tmp_path: Path, extra_vars: dict[str, Any], *args: str) -> tuple[int, str]:
+    """ansible-playbook playbooks/preflight.yml on localhost with extra vars; (rc, output)."""
+    if not ANSIBLE_PLAYBOOK.exists():
+        pytest.skip(f"{ANSIBLE_PLAYBOOK} not found: make venv")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        json.dumps(
+            {
+                "all": {
+                    "hosts": {
+                        "localhost": {
+                            "ansible_connection": "local",
+                            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                        }
+                    }
+                }
+            }
+        )
+    )
+    varsfile = tmp_path / "vars.json"
+    varsfile.write_text(json.dumps(extra_vars))
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path / "facts"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PY_COLORS": "0",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+    }
+    proc = subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), str(PLAYBOOK), "-i", str(inventory), "-e", f"@{varsfile}", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def recap(output: str) -> dict[str, int]:
+    match = re.search(r"^localhost\s+:\s+(.*)$", output, re.MULTILINE)
+    assert match, output[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+BAD_SETS = [
+    (
+        "mem-fraction-and-port-clash",
+        {"llm_serving_services": [{**GOOD_CPU, "mem_fraction": 1.5}, {**GOOD_CPU, "name": "standin-2"}]},
+        [
+            "llm_serving_services[0] (standin).mem_fraction must be a number in (0, 1]",
+            "llm_serving_services[1] (standin-2).port 8080 is also used by llm_serving_services[0] (standin)",
+        ],
+    ),
+    (
+        "nim-without-key-and-bad-override",
+        {
+            "sparkfleet_profile_override": "dgx_sparkk",
+            "llm_serving_services": [
+                {**GOOD_CPU, "engine": "nim", "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4"},
+                {**GOOD_CPU, "name": "typo", "port": 8081, "mem_fraction_static": 0.5},
+            ],
+        },
+        [
+            "sparkfleet_profile_override 'dgx_sparkk' is not a profile",
+            "sparkfleet_ngc_api_key is not set, but llm_serving_services[0] (standin) (engine nim) needs it",
+            "llm_serving_services[1] (typo).mem_fraction_static is not a service key: use mem_fraction instead",
+        ],
+    ),
+    (
+        "gpu-service-without-gpu-when-not-skipping",
+        {"llm_serving_services": [GOOD_GPU], "preflight_skip_gpu_services_without_gpu": False},
+        ["llm_serving_services[0] (sglang-qwen3-8b) is a GPU service (gpu: auto) on a host with profile none"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra_vars", "expected"), [b[1:] for b in BAD_SETS], ids=[b[0] for b in BAD_SETS])
+def test_bad_variables_fail_naming_the_variable(
+    tmp_path: Path, extra_vars: dict[str, Any], expected: list[str]
+) -> None:
+    rc, output = run_preflight(tmp_path, extra_vars)
+    assert rc != 0, output[-3000:]
+    assert "preflight found 1 host(s) with problems; nothing was changed." in output
+    for text in expected:
+        assert text in output, output[-4000:]
+    counts = recap(output)
+    assert counts["changed"] == 0
+    assert counts["failed"] == 1
+
+
+def test_good_plan_on_a_host_without_gpu(tmp_path: Path) -> None:
+    rc, output = run_preflight(tmp_path, {"llm_serving_services": [GOOD_CPU, GOOD_GPU]})
+    assert rc == 0, output[-4000:]
+    assert (
+        "localhost: profile none; no serving GPU; driver none; deploy: standin; skipped: sglang-qwen3-8b "
+        "(GPU service (gpu: auto) on a host with profile none" in output.replace("\n        ", " ")
+    ), output[-4000:]
+    assert recap(output)["changed"] == 0
+
+
+def test_check_mode_lists_the_same_problems(tmp_path: Path) -> None:
+    rc, output = run_preflight(
+        tmp_path, {"llm_serving_services": [{**GOOD_CPU, "image": "Bad Image"}]}, "--check", "--diff"
+    )
+    assert rc != 0
+    assert "llm_serving_services[0] (standin).image 'Bad Image' is not a docker image reference" in output
+    assert recap(output)["changed"] == 0
