@@ -76,8 +76,9 @@ options:
     type: bool
     default: false
   request_rate:
-    description: Poisson arrival rate in requests per second (open loop: waiting for a slot counts in latency);
-      unset means closed loop (each of the concurrent users sends its next request when the last one ends).
+    description:
+      - Poisson arrival rate in requests per second (open loop, waiting for a slot counts in latency).
+      - Unset means closed loop, each of the concurrent users sends its next request when the last one ends.
     type: float
   multi_turn_conversations:
     description: Parallel conversations of the multi_turn check (and requests of its shared-prefix run).
