@@ -63,6 +63,11 @@ class FakeHandler(socketserver.BaseRequestHandler):
             self.server.requests.append(path)
             if not self.route(sock, method, path, json.loads(body) if body else {}):
                 return
+            if self.server.mode == "oneshot":
+                # Closes every connection after one response, without saying so: the client's
+                # kept-alive connection is stale and it must retry on a fresh one.
+                time.sleep(0.01)
+                return
 
     def respond(self, sock: socket.socket, status: int, obj: Any) -> None:
         raw = json.dumps(obj).encode()
@@ -289,6 +294,13 @@ def test_timeout(fake: FakeServer) -> None:
     assert checks["chat"]["details"]["streaming"]["content_chunks"] == 1
     assert report["load"][0]["errors"] == 2
     assert "(after 1 content chunks)" in report["load"][0]["error_samples"][0]["message"]
+
+
+@pytest.mark.parametrize("fake", ["oneshot"], indirect=True)
+def test_stale_keep_alive_connections_are_retried(fake: FakeServer) -> None:
+    report = run_benchmark(_cfg(fake.url, concurrency=[1, 2]))
+    assert [c["status"] for c in report["checks"]] == ["pass", "pass", "pass"], report["failures"]
+    assert [row["completed"] for row in report["load"]] == [6, 6]
 
 
 @pytest.mark.parametrize("fake", ["good"], indirect=True)
