@@ -43,6 +43,7 @@ LABEL = "org.sparkfleet.lab"
 HOST_IMAGE = "sparkfleet-lab/host:bookworm"
 STANDIN_IMAGE = "sparkfleet-lab/llm-standin:llama.cpp"
 STANDIN_ARCHIVE = STATE / "images" / "llm-standin.tar"
+WHEELHOUSE = STATE / "wheelhouse"
 
 HOST_PACKAGES = [
     "systemd",
@@ -319,7 +320,51 @@ def build_images() -> None:
         run(["docker", "save", "-o", str(partial), STANDIN_IMAGE])
         partial.rename(STANDIN_ARCHIVE)
         stamp.write_text(key)
+    build_wheelhouse()
     log("images ready")
+
+
+def build_wheelhouse() -> None:
+    """Wheels for the bench venv, so lab hosts install it air-gapped (--no-index --find-links)."""
+    defaults = yaml.safe_load((ROOT / "roles" / "bench_venv" / "defaults" / "main.yml").read_text())
+    packages = list(defaults.get("bench_venv_packages") or [])
+    key = _digest(",".join(packages))
+    stamp = WHEELHOUSE / ".key"
+    if stamp.exists() and stamp.read_text() == key:
+        log(f"wheelhouse {WHEELHOUSE.relative_to(ROOT)}: up to date")
+        return
+    shutil.rmtree(WHEELHOUSE, ignore_errors=True)
+    WHEELHOUSE.mkdir(parents=True)
+    log(f"wheelhouse: pip download {' '.join(packages)} (the lab hosts' Python 3.11, x86_64)")
+    res = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--only-binary=:all:",
+            "--python-version",
+            "3.11",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--platform",
+            "any",
+            "-d",
+            str(WHEELHOUSE),
+            *packages,
+        ],
+        check=False,
+        capture=True,
+    )
+    if res.returncode != 0:
+        raise LabError(
+            f"pip download for the lab wheelhouse failed: {res.stderr.strip().splitlines()[-1:]}; "
+            "check that PyPI (or PIP_INDEX_URL) is reachable"
+        )
+    stamp.write_text(key)
 
 
 # --------------------------------------------------------------------------- hosts

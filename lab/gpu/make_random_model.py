@@ -17,22 +17,31 @@ import torch
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "standin"))
-from make_tiny_model import CHATML, train_tokenizer  # noqa: E402
+from make_tiny_model import CHATML, train_tokenizer
 
 
 def main() -> None:
     out = Path(sys.argv[1])
     t0 = time.monotonic()
     tok = train_tokenizer(512)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>"
-    )
+    specials = {"bos_token": "<|endoftext|>", "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>"}
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, **specials)
     fast.chat_template = CHATML
     cfg = Qwen3Config(
-        vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
-        num_attention_heads=32, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
-        initializer_range=0.5, torch_dtype="bfloat16", eos_token_id=fast.eos_token_id,
-        bos_token_id=fast.bos_token_id, pad_token_id=fast.pad_token_id, tie_word_embeddings=False,
+        vocab_size=151936,
+        hidden_size=4096,
+        intermediate_size=12288,
+        num_hidden_layers=36,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        max_position_embeddings=40960,
+        initializer_range=0.5,
+        torch_dtype="bfloat16",
+        eos_token_id=fast.eos_token_id,
+        bos_token_id=fast.bos_token_id,
+        pad_token_id=fast.pad_token_id,
+        tie_word_embeddings=False,
     )
     with torch.device("cuda"):
         model = Qwen3ForCausalLM(cfg).to(torch.bfloat16)
