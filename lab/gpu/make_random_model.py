@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "standin"))
-from make_tiny_model import CHATML, train_tokenizer
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from lab.standin.make_tiny_model import CHATML, train_tokenizer
 
 
 def main() -> None:
