@@ -26,16 +26,21 @@ if [ -d .whl ]; then
     && export PYTHONPATH=/tmp/site
 fi
 MODEL_DIR=/tmp/sparkfleet-qwen3-8b-shape
-python3 lab/gpu/make_random_model.py "$MODEL_DIR" 2>&1 | tail -5
-(transformers serve "$MODEL_DIR" --device cuda --continuous-batching --port 8000 > "$OUT/serve.log" 2>&1 &)
-for i in $(seq 1 120); do
-  curl -sf -o /dev/null http://127.0.0.1:8000/health && break
-  sleep 1
-done
-echo "server up after ${i}s"
-python3 bin/sparkfleet-bench --base-url http://127.0.0.1:8000 --model "$MODEL_DIR" \
+timeout 240 python3 lab/gpu/make_random_model.py "$MODEL_DIR" 2>&1 | tail -n 5
+serve() {  # $@: extra flags
+  setsid transformers serve "$MODEL_DIR" --device cuda --port 8000 "$@" > "$OUT/serve.log" 2>&1 < /dev/null &
+  for i in $(seq 1 150); do
+    curl -sf -o /dev/null http://127.0.0.1:8000/health && { echo "server up after ${i}s ($*)"; return 0; }
+    sleep 1
+  done
+  echo "server not up after 150s ($*)"; tail -n 20 "$OUT/serve.log"; pkill -f "transformers serve" ; sleep 3; return 1
+}
+serve --continuous-batching || serve || exit 1
+timeout "${BENCH_TIMEOUT:-360}" python3 bin/sparkfleet-bench --base-url http://127.0.0.1:8000 --model "$MODEL_DIR" \
+  --host h100-device --service transformers-serve --profile hopper \
   --checks "${CHECKS:-readiness,chat,json_schema,multi_turn,load}" --concurrency "${CONCURRENCY:-1,8,32}" \
-  --output-len "${OUTPUT_LEN:-128}" --input-len "${INPUT_LEN:-256}" --json-out "$OUT/h100-benchmark.json" \
-  2>&1 | tee "$OUT/bench.txt"
+  --output-len "${OUTPUT_LEN:-64}" --input-len "${INPUT_LEN:-256}" \
+  --multi-turn-conversations 8 --multi-turn-turns 3 --json-out "$OUT/h100-benchmark.json" 2>&1 | tee "$OUT/bench.txt"
 nvidia-smi --query-gpu=memory.used,utilization.gpu --format=csv >> "$OUT/bench.txt"
-tail -n 30 "$OUT/serve.log"
+cp "$MODEL_DIR/sparkfleet-model.json" "$OUT/" 2>/dev/null
+tail -n 40 "$OUT/serve.log"
