@@ -334,7 +334,7 @@ def test_closed_loop_has_no_queue(fake: FakeServer) -> None:
     row = report["load"][0]
     assert row["mode"] == "closed"
     assert row["queue_ms"]["p99"] < 50
-    assert 190 < row["ttft_ms"]["p50"] < 600
+    assert row["ttft_ms"]["p50"] > 190  # the server waits 0.2 s before the first chunk
 
 
 @pytest.mark.parametrize("fake", ["good"], indirect=True)
