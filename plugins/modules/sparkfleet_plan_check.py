@@ -15,7 +15,7 @@ description:
   - Never fails on bad input. Every problem is a line in RV(ansible_facts.sparkfleet_plan.errors) naming the
     variable and the fix, so the preflight role can list the problems of every host before failing.
   - On profile V(none), GPU services are skipped (listed in RV(ansible_facts.sparkfleet_plan.skipped)) or,
-    with O(skip_gpu_services_without_gpu=false), reported as errors; services with C(gpu: none) deploy.
+    with O(skip_gpu_services_without_gpu=false), reported as errors; services with C(gpu=none) deploy.
   - Changes nothing on the host.
 version_added: "0.1.0"
 author: sparkfleet
@@ -77,7 +77,7 @@ EXAMPLES = r"""
     profiles: "{{ sparkfleet_profiles }}"
     gpu_facts: "{{ ansible_facts['nvidia_gpu'] }}"
     ngc_api_key: "{{ sparkfleet_ngc_api_key | default('') }}"
-  no_log: false
+  no_log: true
 
 - name: Preflight | Show the problems
   ansible.builtin.debug:

@@ -37,7 +37,35 @@ GOOD_GPU = {
 }
 
 
-def run_preflight(tmp_path: Path, extra_vars: dict[str, Any], *args: str) -> tuple[int, str]:
+FAKE_SMI = """#!{python}
+import sys
+from pathlib import Path
+fixtures = Path({fixtures!r})
+args = sys.argv[1:]
+if {mismatch!r}:
+    sys.stdout.write("Failed to initialize NVML: Driver/library version mismatch\\n")
+    sys.exit(18)
+if args and args[0].startswith("--query-gpu="):
+    sys.stdout.write((fixtures / "h100-80gb-hbm3.query.csv").read_text())
+elif args == ["-x", "-q"]:
+    sys.stdout.write((fixtures / "h100-80gb-hbm3.xml").read_text())
+else:
+    sys.exit(2)
+"""
+
+
+def fake_nvidia_smi(tmp_path: Path, mismatch: bool) -> str:
+    """A PATH whose nvidia-smi answers from the real H100 capture (or fails with an NVML mismatch)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    smi = bindir / "nvidia-smi"
+    fixtures = ROOT / "tests" / "fixtures" / "nvidia-smi"
+    smi.write_text(FAKE_SMI.format(python=sys.executable, fixtures=str(fixtures), mismatch=mismatch))
+    smi.chmod(0o755)
+    return f"{bindir}{os.pathsep}{os.environ['PATH']}"
+
+
+def run_preflight(tmp_path: Path, extra_vars: dict[str, Any], *args: str, path: str | None = None) -> tuple[int, str]:
     """ansible-playbook playbooks/preflight.yml on localhost with extra vars; (rc, output)."""
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip(f"{ANSIBLE_PLAYBOOK} not found: make venv")
@@ -66,6 +94,7 @@ def run_preflight(tmp_path: Path, extra_vars: dict[str, Any], *args: str) -> tup
         "ANSIBLE_FORCE_COLOR": "0",
         "PY_COLORS": "0",
         "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+        "PATH": path or os.environ["PATH"],
     }
     proc = subprocess.run(
         [str(ANSIBLE_PLAYBOOK), str(PLAYBOOK), "-i", str(inventory), "-e", f"@{varsfile}", *args],
@@ -147,4 +176,26 @@ def test_check_mode_lists_the_same_problems(tmp_path: Path) -> None:
     )
     assert rc != 0
     assert "llm_serving_services[0] (standin).image 'Bad Image' is not a docker image reference" in output
+    assert recap(output)["changed"] == 0
+
+
+def test_h100_facts_and_a_model_that_cannot_fit(tmp_path: Path) -> None:
+    """With nvidia-smi answering from the real H100 capture: profile hopper, and a 70B bf16 model does not fit."""
+    big = {**GOOD_GPU, "model": "meta-llama/Llama-3.1-70B-Instruct", "model_params_b": 70.6}
+    rc, output = run_preflight(tmp_path, {"llm_serving_services": [big]}, path=fake_nvidia_smi(tmp_path, False))
+    assert rc != 0
+    flat = output.replace("\n        ", " ")
+    assert "profile hopper; GPU 0 NVIDIA H100 80GB HBM3; driver 580.159.04" in flat, output[-4000:]
+    assert "llm_serving_services[0] (sglang-qwen3-8b) needs about 169.4 GB" in output
+    assert recap(output)["changed"] == 0
+
+
+def test_broken_driver_is_listed_as_a_problem(tmp_path: Path) -> None:
+    rc, output = run_preflight(tmp_path, {"llm_serving_services": []}, path=fake_nvidia_smi(tmp_path, True))
+    assert rc != 0
+    assert (
+        "GPU detection failed: nvidia-smi failed: 'Failed to initialize NVML: Driver/library version mismatch'"
+        in output
+    )
+    assert "reboot the host" in output
     assert recap(output)["changed"] == 0
