@@ -38,7 +38,8 @@ options:
     description:
       - One entry per host and service that should have a report, with metadata the report lacks.
       - Keys C(host) and C(service) (required), C(profile), C(model), C(engine), C(model_params_b), C(model_dtype),
-        and C(error) (why there is no report, for example the benchmark module's failure message).
+        C(error) (why there is no report, for example the benchmark module's failure message: a FAIL row), and
+        C(not_run) (why it was deliberately not benchmarked, for example check mode: a NOT RUN row, not a failure).
     type: list
     elements: dict
     default: []

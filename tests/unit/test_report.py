@@ -431,3 +431,14 @@ def test_written_files_are_not_world_writable(tmp_path: Path) -> None:
     generate(tmp_path)
     for name in rep.OUTPUT_FILES:
         assert (tmp_path / "run1" / name).stat().st_mode & 0o777 == 0o644
+
+
+def test_not_run_rows_are_neither_passes_nor_failures() -> None:
+    f = fleet_of([], expected=[{"host": "a", "service": "s", "not_run": "under --check no load is generated"}])
+    assert [r.status for r in f.rows] == ["NOT RUN"]
+    assert f.failures == []
+    assert f.flags == ["a/s: not run: under --check no load is generated"]
+    data = rep.summary(f)
+    assert (data["passed"], data["failed"], data["not_run"], data["failed_hosts"]) == (0, 0, 1, [])
+    assert "0 of 1 services passed, 1 not run." in rep.render_markdown(f)
+    assert '<span class="badge notrun">NOT RUN</span>' in rep.render_html(f)

@@ -66,6 +66,7 @@ class Row:
     source: str = ""
     benchmark_ok: bool = False
     error: str | None = None
+    not_run: str | None = None
     throughput: dict[int, float] = field(default_factory=dict)
     error_rate: dict[int, float] = field(default_factory=dict)
     p90_ttft_ms: float | None = None
@@ -97,6 +98,8 @@ class Row:
 
     @property
     def status(self) -> str:
+        if self.not_run is not None:
+            return "NOT RUN"
         return "PASS" if self.passed else "FAIL"
 
     @property
@@ -123,6 +126,8 @@ class Fleet:
     def failures(self) -> list[str]:
         out: list[str] = []
         for row in self.rows:
+            if row.not_run is not None:
+                continue
             if row.error:
                 out.append(f"{row.label}: {row.error}")
             elif row.failures:
@@ -137,6 +142,8 @@ class Fleet:
     def flags(self) -> list[str]:
         out: list[str] = []
         for row in self.rows:
+            if row.not_run is not None:
+                out.append(f"{row.label}: not run: {row.not_run}")
             out.extend(f"{row.label}: {msg}" for msg in row.flags)
         return out
 
@@ -310,7 +317,7 @@ def row_from_report(report: dict[str, Any], source: str, meta: dict[str, Any] | 
     return row
 
 
-def row_missing(meta: dict[str, Any], reason: str) -> Row:
+def row_missing(meta: dict[str, Any], reason: str | None) -> Row:
     return Row(
         host=str(meta.get("host", "?")),
         service=str(meta.get("service", "?")),
@@ -398,8 +405,11 @@ def build_fleet(
         started[key] = when
     for key, meta in meta_by_key.items():
         if key not in rows:
-            reason = str(meta.get("error") or "no benchmark report was produced")
-            rows[key] = row_missing(meta, reason)
+            if meta.get("not_run"):
+                rows[key] = row_missing(meta, None)
+                rows[key].not_run = str(meta["not_run"])
+            else:
+                rows[key] = row_missing(meta, str(meta.get("error") or "no benchmark report was produced"))
     ordered = sorted(rows.values(), key=lambda r: (r.host, r.service)) + broken
     flag_slow(ordered, slow_margin)
     for row in ordered:
@@ -446,6 +456,8 @@ def _ceiling_text(row: Row) -> str:
 
 
 def _failed_text(row: Row) -> str:
+    if row.not_run is not None:
+        return "not run"
     if row.error:
         return "no report"
     return ", ".join(row.failed_checks) or "-"
@@ -453,10 +465,12 @@ def _failed_text(row: Row) -> str:
 
 def render_markdown(fleet: Fleet) -> list[str]:
     passed = sum(r.passed for r in fleet.rows)
+    not_run = sum(r.not_run is not None for r in fleet.rows)
     lines = [
         "# sparkfleet fleet report" + (f" ({fleet.run_id})" if fleet.run_id else ""),
         "",
         f"{passed} of {len(fleet.rows)} services passed"
+        + (f", {not_run} not run" if not_run else "")
         + (f"; generated {fleet.generated_at}" if fleet.generated_at else "")
         + ".",
         "",
@@ -732,6 +746,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 tr.flagged td { background: #fff8e1; }
 .badge { display: inline-block; border-radius: 4px; padding: 0 6px; font-weight: 700; font-size: 12px; }
 .badge.pass { background: #d7f5df; color: #14632d; } .badge.fail { background: #fde0dc; color: #8c1d18; }
+.badge.notrun { background: #e4e7eb; color: #3d4650; }
 .badge.slow { background: #ffe8a3; color: #6b4a00; margin-left: 4px; }
 .bar { display: inline-block; width: 36px; height: 8px; background: #e4e7eb; border-radius: 4px;
   vertical-align: middle; margin-right: 6px; overflow: hidden; }
@@ -754,7 +769,7 @@ footer { color: #6b7580; font-size: 12px; margin-top: 28px; }
 
 
 def _html_row(r: Row, levels: list[int]) -> str:
-    badge = f'<span class="badge {r.status.lower()}">{r.status}</span>'
+    badge = f'<span class="badge {r.status.lower().replace(" ", "")}">{r.status}</span>'
     if r.flagged:
         badge += '<span class="badge slow" title="slower than the fleet median">\u2691 slow</span>'
     cells = [
@@ -785,7 +800,7 @@ def _html_row(r: Row, levels: list[int]) -> str:
 
 def render_html(fleet: Fleet) -> str:
     passed = sum(r.passed for r in fleet.rows)
-    failed = len(fleet.rows) - passed
+    failed = sum(r.status == "FAIL" for r in fleet.rows)
     slow = sum(r.flagged for r in fleet.rows)
     title = "sparkfleet fleet report" + (f" {fleet.run_id}" if fleet.run_id else "")
     head = ["host", "service", "result", "profile", "model"]
@@ -860,8 +875,9 @@ def summary(fleet: Fleet) -> dict[str, Any]:
         "concurrencies": fleet.concurrencies,
         "total": len(fleet.rows),
         "passed": sum(r.passed for r in fleet.rows),
-        "failed": sum(not r.passed for r in fleet.rows),
-        "failed_hosts": sorted({r.host for r in fleet.rows if not r.passed}),
+        "failed": sum(r.status == "FAIL" for r in fleet.rows),
+        "not_run": sum(r.not_run is not None for r in fleet.rows),
+        "failed_hosts": sorted({r.host for r in fleet.rows if r.status == "FAIL"}),
         "slow_hosts": sorted({r.host for r in fleet.rows if r.flagged}),
         "rows": [
             {
@@ -873,6 +889,7 @@ def summary(fleet: Fleet) -> dict[str, Any]:
                 "engine": r.engine,
                 "source": r.source,
                 "error": r.error,
+                "not_run": r.not_run,
                 "output_tps": {str(c): v for c, v in sorted(r.throughput.items())},
                 "p90_ttft_ms": r.p90_ttft_ms,
                 "p90_ttft_concurrency": r.p90_ttft_concurrency,
