@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         container = f"sfbench-agree-{os.getpid()}"
         base_url = f"http://{bl.LOOPBACK}:{port}"
         t0 = time.monotonic()
+        load0 = os.getloadavg()[0]
         split = None if a.no_pin else bl.split_cores()
         a.client_cpus = split[1] if split else None
         bl.start_standin(a.image, container, port, cpus=split[0] if split else None)
@@ -177,11 +178,23 @@ def main(argv: list[str] | None = None) -> int:
         }
         for n in names:
             print(f"median {n:<10} output {bl.fmt(med[n][0])} tok/s, TPOT p50 {bl.fmt(med[n][1], 3)} ms")
+        # Each round's two runs ran back to back: their ratio cancels drift slower than a round.
+        a_runs, b_runs = results[names[0]], results[names[1]]
+        pairs = list(zip(a_runs, b_runs, strict=True))
+        paired_thr = bl.median([bl.ratio(x.output_throughput, y.output_throughput) for x, y in pairs])
+        paired_tpot = bl.median([bl.ratio(x.median_tpot_ms, y.median_tpot_ms) for x, y in pairs])
+        print(
+            f"median of per-round ratios {names[0]}/{names[1]}: output throughput {bl.fmt(paired_thr, 3)}, "
+            f"TPOT {bl.fmt(paired_tpot, 3)}"
+        )
         errors = sum(r.errors for rs in results.values() for r in rs)
         a_name, b_name = names
         thr = bl.ratio(med[a_name][0], med[b_name][0])
         tpot = bl.ratio(med[a_name][1], med[b_name][1])
-        print(f"elapsed {time.monotonic() - t0:.0f}s, failed requests {errors}")
+        print(
+            f"elapsed {time.monotonic() - t0:.0f}s, failed requests {errors}, "
+            f"load average {load0:.2f} before, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores"
+        )
     except bl.BenchError as exc:
         print(f"agreement: not measured: {exc}", file=sys.stderr)
         return 2
