@@ -54,8 +54,8 @@ demo-run: venv
 lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check plugins lab bench tests
+	$(BIN)/ruff check . bin/sparkfleet-bench
+	$(BIN)/ruff format --check plugins lab bench tests bin/sparkfleet-bench
 	$(BIN)/mypy plugins/module_utils/sparkfleet lab bench tests
 	$(BIN)/mypy plugins/modules
 
