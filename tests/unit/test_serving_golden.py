@@ -1,0 +1,233 @@
+"""Golden tests: the rendered unit and docker run line of real-world services, each also asserted flag by flag
+against the field notes (so a snapshot refresh cannot hide a lost flag).
+
+Regenerate the golden files after an intended change with SPARKFLEET_UPDATE_GOLDEN=1 pytest tests/unit/test_serving_golden.py
+and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pytest
+import yaml
+from ansible.module_utils.sparkfleet.serving import Settings, plan_services
+from ansible.plugins.filter.core import comment
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).resolve().parent / "golden"
+TEMPLATES = ROOT / "roles" / "llm_serving" / "templates"
+PROFILES = yaml.safe_load((ROOT / "group_vars" / "all" / "profiles.yml").read_text())["sparkfleet_profiles"]
+UPDATE = os.environ.get("SPARKFLEET_UPDATE_GOLDEN") == "1"
+FAKE_NGC_KEY = "nvapi-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE0123456789abcdefghij"
+
+# GPU facts shaped like nvidia_gpu_facts' (docs/development.md; tests/fixtures/nvidia-smi/README.md facts).
+SPARK_GPU = {
+    "profile": "dgx_spark",
+    "gpus": [{"index": 0, "name": "NVIDIA GB10", "memory_total_mib": None, "unified_memory": True}],
+    "serving_gpu": {"index": 0, "name": "NVIDIA GB10", "memory_total_mib": None, "unified_memory": True},
+}
+# A Station whose workstation GPU is index 0: the GB300 is index 1.
+STATION_GPU = {
+    "profile": "dgx_station",
+    "gpus": [
+        {"index": 0, "name": "NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "compute_capability": "12.0"},
+        {"index": 1, "name": "NVIDIA GB300", "compute_capability": "10.3"},
+    ],
+    "serving_gpu": {"index": 1, "name": "NVIDIA GB300", "compute_capability": "10.3"},
+}
+
+SGLANG = {
+    "name": "sglang-qwen3-8b",
+    "engine": "sglang",
+    "image": "lmsysorg/sglang:latest-cu130",
+    "model": "Qwen/Qwen3-8B",
+    "context_length": 8192,
+}
+NIMS = [
+    {"name": "nim-llama31-8b", "engine": "nim", "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.0.0-dgx-spark"},
+    {
+        "name": "nim-qwen3-32b",
+        "engine": "nim",
+        "image": "nvcr.io/nim/qwen/qwen3-32b:1.0.0-dgx-spark",
+        "port": 8001,
+        "env": {"NIM_MODEL_PROFILE": "auto"},
+    },
+]
+
+
+def _plan(services: list[dict[str, Any]], gpu: dict[str, Any], ngc: bool = False) -> list[dict[str, Any]]:
+    out = plan_services(
+        services,
+        profile_name=gpu["profile"],
+        profiles=PROFILES,
+        gpu_facts=gpu,
+        settings=Settings(systemd_version=255),
+        ngc_api_key_present=ngc,
+    )
+    assert out["errors"] == []
+    return out["present"]
+
+
+def _render(template: str, svc: dict[str, Any], **extra: Any) -> str:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    env.filters["comment"] = comment
+    env.trim_blocks = True  # Ansible's template module default
+    ids = {f"{svc['image']}|{svc['image_archive']}": "sha256:" + "ab" * 32}
+    variables = {
+        "ansible_managed": "Ansible managed",
+        "__llm_serving_svc": svc,
+        "__llm_serving_image_ids": ids,
+        **extra,
+    }
+    return env.get_template(template).render(**variables)
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        if not UPDATE:
+            pytest.fail(f"{path} is missing: run with SPARKFLEET_UPDATE_GOLDEN=1 and review it")
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs from the golden file (SPARKFLEET_UPDATE_GOLDEN=1 to refresh)"
+
+
+def _unit_lines(unit: str) -> dict[str, list[str]]:
+    keys: dict[str, list[str]] = {}
+    for line in unit.splitlines():
+        if "=" in line and not line.startswith("#"):
+            k, v = line.split("=", 1)
+            keys.setdefault(k, []).append(v)
+    return keys
+
+
+def _flag(argv: list[str], flag: str) -> list[str]:
+    """Every value given to `flag` in argv."""
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+def _assert_common_unit(unit: str, svc: dict[str, Any]) -> None:
+    keys = _unit_lines(unit)
+    name = svc["container_name"]
+    assert unit.startswith("#")
+    assert "Ansible managed" in "\n".join(unit.splitlines()[:3])
+    assert keys["After"] == ["docker.service network-online.target"]
+    assert keys["Requires"] == ["docker.service"]
+    assert keys["Restart"] == ["always"]
+    assert keys["RestartSec"] == ["15"]
+    assert keys["RestartSteps"] == ["5"]  # systemd 255 (Ubuntu 24.04): exponential back-off
+    assert keys["RestartMaxDelaySec"] == ["300"]
+    assert keys["StartLimitIntervalSec"] == ["1800"]
+    assert keys["StartLimitBurst"] == ["10"]
+    assert keys["ExecStartPre"] == [f"-/usr/bin/docker rm -f {name}"]
+    assert keys["ExecStop"] == [f"/usr/bin/docker stop -t 60 {name}"]
+    assert keys["WantedBy"] == ["multi-user.target"]
+    # ExecStart is the argv, quoted for systemd (which, for these arguments, splits like a POSIX shell).
+    assert shlex.split(keys["ExecStart"][0]) == svc["docker_argv"]
+    argv = svc["docker_argv"]
+    assert argv[:6] == ["/usr/bin/docker", "run", "--rm", "--name", name, "--pull"]
+    assert _flag(argv, "--pull") == ["never"]  # the unit never pulls
+    assert "--runtime" not in " ".join(argv)
+    assert _flag(argv, "--env-file") == [f"/etc/sparkfleet/serving/{svc['name']}.env"]
+
+
+def test_sglang_on_spark() -> None:
+    [svc] = _plan([SGLANG], SPARK_GPU)
+    unit = _render("sparkfleet-service.service.j2", svc)
+    _golden("sglang-spark.service", unit)
+    _golden("sglang-spark.docker-run.txt", svc["docker_run"] + "\n")
+    _assert_common_unit(unit, svc)
+    argv = svc["docker_argv"]
+    assert _flag(argv, "--gpus") == ['"device=0"']
+    assert _flag(argv, "--mem-fraction-static") == ["0.75"]  # Spark: 0.75 or lower, unified memory
+    assert _flag(argv, "--shm-size") == ["16g"]
+    assert _flag(argv, "--context-length") == ["8192"]
+    assert _flag(argv, "--host") == ["0.0.0.0"]
+    assert _flag(argv, "--port") == ["30000"]
+    assert _flag(argv, "--publish") == ["30000:30000"]
+    assert _flag(argv, "--volume") == ["/var/lib/sparkfleet/huggingface:/root/.cache/huggingface"]
+    assert _flag(argv, "--model-path") == ["Qwen/Qwen3-8B"]
+    assert "--enable-cache-report" in argv
+    assert "--enable-metrics" in argv
+    assert "--attention-backend" not in argv  # a Station flag
+    assert argv[argv.index("lmsysorg/sglang:latest-cu130") + 1 :][:3] == ["python3", "-m", "sglang.launch_server"]
+    assert svc["health_paths"] == ["/health_generate", "/v1/models"]
+
+
+@pytest.mark.parametrize("gpu", ["auto", "GB300", 1])
+def test_sglang_on_station_gb300_is_index_1(gpu: Any) -> None:
+    [svc] = _plan([{**SGLANG, "gpu": gpu}], STATION_GPU)
+    unit = _render("sparkfleet-service.service.j2", svc)
+    _golden("sglang-station.service", unit)
+    _golden("sglang-station.docker-run.txt", svc["docker_run"] + "\n")
+    _assert_common_unit(unit, svc)
+    argv = svc["docker_argv"]
+    assert _flag(argv, "--gpus") == ['"device=1"']
+    assert "ExecStart=/usr/bin/docker run" in unit
+    assert "--gpus '\"device=1\"'" in unit  # systemd single quotes keep docker's inner double quotes
+    assert _flag(argv, "--attention-backend") == ["flashinfer"]
+    assert _flag(argv, "--ipc") == ["host"]
+    assert _flag(argv, "--cap-add") == ["SYS_NICE"]
+    assert _flag(argv, "--ulimit") == ["memlock=-1", "stack=67108864"]
+    assert _flag(argv, "--mem-fraction-static") == ["0.85"]
+    assert _flag(argv, "--context-length") == ["8192"]
+    assert _flag(argv, "--port") == ["30000"]
+    assert "--enable-cache-report" in argv
+    assert "--enable-metrics" in argv
+
+
+def test_station_user_flag_replaces_profile_default() -> None:
+    [svc] = _plan([{**SGLANG, "extra_args": ["--attention-backend", "triton"]}], STATION_GPU)
+    assert _flag(svc["docker_argv"], "--attention-backend") == ["triton"]
+
+
+def test_two_nims_on_one_spark() -> None:
+    present = _plan(NIMS, SPARK_GPU, ngc=True)
+    assert [s["name"] for s in present] == ["nim-llama31-8b", "nim-qwen3-32b"]
+    for svc, port in zip(present, [8000, 8001], strict=True):
+        unit = _render("sparkfleet-service.service.j2", svc)
+        _golden(f"{svc['name']}-spark.service", unit)
+        _golden(f"{svc['name']}-spark.docker-run.txt", svc["docker_run"] + "\n")
+        _assert_common_unit(unit, svc)
+        argv = svc["docker_argv"]
+        assert _flag(argv, "--publish") == [f"{port}:8000"]  # NIM listens on 8000 inside
+        assert _flag(argv, "--shm-size") == ["16g"]
+        assert _flag(argv, "--gpus") == ['"device=0"']
+        assert _flag(argv, "--volume") == ["/opt/nim/.cache:/opt/nim/.cache"]
+        assert svc["directories"] == [{"path": "/opt/nim/.cache", "owner": "1000", "group": "1000", "mode": "0755"}]
+        assert svc["secret_env"] == ["NGC_API_KEY"]
+        assert svc["health_paths"] == ["/v1/health/ready"]
+        assert argv[-1] == svc["image"]  # configured by env, no arguments
+        assert "NGC_API_KEY" not in unit
+        env_file = _render("service.env.j2", svc, llm_serving_ngc_api_key=FAKE_NGC_KEY, llm_serving_hf_token="")
+        assert f"NGC_API_KEY={FAKE_NGC_KEY}\n" in env_file
+        assert FAKE_NGC_KEY not in unit
+        assert FAKE_NGC_KEY not in svc["docker_run"]
+    assert "NIM_MODEL_PROFILE=auto" in _render(
+        "service.env.j2", present[1], llm_serving_ngc_api_key=FAKE_NGC_KEY, llm_serving_hf_token=""
+    )
+
+
+def test_cpu_service_gets_no_gpu_flags() -> None:
+    svc = {
+        "name": "standin",
+        "engine": "openai",
+        "image": "sparkfleet-lab/llm-standin:llama.cpp",
+        "gpu": "none",
+        "port": 8081,
+        "container_port": 8080,
+        "command": ["--port", "8080"],
+    }
+    [r] = _plan([svc], STATION_GPU)
+    argv = r["docker_argv"]
+    assert "--gpus" not in argv
+    assert "--ipc" not in argv  # the profile's docker_args are for GPU services
+    assert "--shm-size" not in argv
+    assert _flag(argv, "--publish") == ["8081:8080"]
+    assert argv[-3:] == ["sparkfleet-lab/llm-standin:llama.cpp", "--port", "8080"]
