@@ -297,7 +297,7 @@ def test_flagged_host_is_marked_in_plots_and_table(fleet: rep.Fleet) -> None:
     legend = [t.text for t in plots[0].iter(f"{SVG_NS}text") if "flagged" in (t.get("class") or "")]
     assert legend == ["spark-02/sglang-qwen3-8b \u2691 slow"]
     assert page.count('<tr class="flagged" data-flagged="true">') == 1
-    assert re.search(r'<tr class="flagged" data-flagged="true"><td class="nowrap">spark-02</td>', page)
+    assert re.search(r'<tr class="flagged" data-flagged="true"><td class="nowrap">spark-02<br>', page)
 
 
 def test_log_axis_only_when_values_span_more_than_20x(fleet: rep.Fleet, tmp_path: Path) -> None:

@@ -549,8 +549,10 @@ def svg_throughput(fleet: Fleet, width: int = 1100, height: int = 400) -> str:
     if log_scale:
         lo_exp = math.floor(math.log10(min(positive)))
         hi_exp = math.ceil(math.log10(max(positive) * 1.05))
-        y_lo, y_hi = 10.0**lo_exp, 10.0**hi_exp
-        ticks = [m * 10.0**k for k in range(lo_exp, hi_exp + 1) for m in (1, 2, 5) if m * 10.0**k <= y_hi]
+        steps = [m * 10.0**k for k in range(lo_exp, hi_exp + 1) for m in (1, 2, 5)]
+        y_lo = max(v for v in steps if v <= min(positive))  # the 1-2-5 steps just around the data
+        y_hi = min(v for v in steps if v >= max(positive) * 1.05)
+        ticks = [v for v in steps if y_lo <= v <= y_hi]
         ymax = y_hi
     else:
         ymax, ystep = _nice_max(max(values) * 1.05)
@@ -740,8 +742,8 @@ table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { padding: 6px 7px; border-bottom: 1px solid #eceff2; text-align: left; vertical-align: top; }
 th { background: #eef1f4; font-weight: 600; white-space: nowrap; }
 td.nowrap { white-space: nowrap; }
-td.model { min-width: 100px; overflow-wrap: break-word; }
-td.failed { min-width: 120px; overflow-wrap: anywhere; }
+td.model { min-width: 90px; overflow-wrap: break-word; }
+td.failed { min-width: 150px; overflow-wrap: break-word; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.flagged td { background: #fff8e1; }
 .badge { display: inline-block; border-radius: 4px; padding: 0 6px; font-weight: 700; font-size: 12px; }
@@ -773,8 +775,7 @@ def _html_row(r: Row, levels: list[int]) -> str:
     if r.flagged:
         badge += '<span class="badge slow" title="slower than the fleet median">\u2691 slow</span>'
     cells = [
-        f'<td class="nowrap">{_e(r.host)}</td>',
-        f'<td class="nowrap">{_e(r.service)}</td>',
+        f'<td class="nowrap">{_e(r.host)}<br><small>{_e(r.service)}</small></td>',
         f'<td class="nowrap">{badge}</td>',
         f'<td class="nowrap">{_e(r.profile or "n/a")}</td>',
         f'<td class="model">{_e(r.model or "n/a")}<br><small>{_e(r.engine)}</small></td>',
@@ -803,7 +804,7 @@ def render_html(fleet: Fleet) -> str:
     failed = sum(r.status == "FAIL" for r in fleet.rows)
     slow = sum(r.flagged for r in fleet.rows)
     title = "sparkfleet fleet report" + (f" {fleet.run_id}" if fleet.run_id else "")
-    head = ["host", "service", "result", "profile", "model"]
+    head = ["host / service", "result", "profile", "model / engine"]
     head += [f"tok/s c{c}" for c in fleet.concurrencies]
     head += ["p90 TTFT", "cache hit", "vs ceiling", "failed checks"]
     flags = fleet.flags + [f"report input: {w}" for w in fleet.warnings]
