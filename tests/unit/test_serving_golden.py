@@ -1,8 +1,8 @@
 """Golden tests: the rendered unit and docker run line of real-world services, each also asserted flag by flag
 against the field notes (so a snapshot refresh cannot hide a lost flag).
 
-Regenerate the golden files after an intended change with SPARKFLEET_UPDATE_GOLDEN=1 pytest tests/unit/test_serving_golden.py
-and review the diff.
+Regenerate the golden files after an intended change, then review the diff:
+    SPARKFLEET_UPDATE_GOLDEN=1 pytest tests/unit/test_serving_golden.py
 """
 
 from __future__ import annotations
@@ -41,14 +41,14 @@ STATION_GPU = {
     "serving_gpu": {"index": 1, "name": "NVIDIA GB300", "compute_capability": "10.3"},
 }
 
-SGLANG = {
+SGLANG: dict[str, Any] = {
     "name": "sglang-qwen3-8b",
     "engine": "sglang",
     "image": "lmsysorg/sglang:latest-cu130",
     "model": "Qwen/Qwen3-8B",
     "context_length": 8192,
 }
-NIMS = [
+NIMS: list[dict[str, Any]] = [
     {"name": "nim-llama31-8b", "engine": "nim", "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.0.0-dgx-spark"},
     {
         "name": "nim-qwen3-32b",
@@ -74,7 +74,7 @@ def _plan(services: list[dict[str, Any]], gpu: dict[str, Any], ngc: bool = False
 
 
 def _render(template: str, svc: dict[str, Any], **extra: Any) -> str:
-    env = jinja2.Environment(
+    env = jinja2.Environment(  # noqa: S701 - renders unit files, not HTML, like Ansible's template module
         loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
     )
     env.filters["comment"] = comment
@@ -148,7 +148,7 @@ def test_sglang_on_spark() -> None:
     assert _flag(argv, "--mem-fraction-static") == ["0.75"]  # Spark: 0.75 or lower, unified memory
     assert _flag(argv, "--shm-size") == ["16g"]
     assert _flag(argv, "--context-length") == ["8192"]
-    assert _flag(argv, "--host") == ["0.0.0.0"]
+    assert _flag(argv, "--host") == ["0.0.0.0"]  # noqa: S104 - inside the container
     assert _flag(argv, "--port") == ["30000"]
     assert _flag(argv, "--publish") == ["30000:30000"]
     assert _flag(argv, "--volume") == ["/var/lib/sparkfleet/huggingface:/root/.cache/huggingface"]
@@ -215,7 +215,7 @@ def test_two_nims_on_one_spark() -> None:
 
 
 def test_cpu_service_gets_no_gpu_flags() -> None:
-    svc = {
+    svc: dict[str, Any] = {
         "name": "standin",
         "engine": "openai",
         "image": "sparkfleet-lab/llm-standin:llama.cpp",

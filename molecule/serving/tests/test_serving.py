@@ -8,7 +8,9 @@ import os
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,19 +18,19 @@ ROOT = Path(__file__).resolve().parents[3]
 SERVICES = {"standin-a": 8080, "standin-b": 8081}
 
 
-def _healthy(host, port: int) -> bool:
+def _healthy(host: Any, port: int) -> bool:
     return host.run(f"curl -sf -o /dev/null http://127.0.0.1:{port}/v1/models").rc == 0
 
 
-def _container_id(host, name: str) -> str:
+def _container_id(host: Any, name: str) -> str:
     return host.check_output(f"docker ps -q --no-trunc --filter name=^/sparkfleet-{name}$")
 
 
-def _active_since(host, name: str) -> str:
+def _active_since(host: Any, name: str) -> str:
     return host.check_output(f"systemctl show -p ActiveEnterTimestampMonotonic --value sparkfleet-{name}.service")
 
 
-def _wait(host, cond, timeout: float = 120.0) -> bool:
+def _wait(host: Any, cond: Callable[[], bool], timeout: float = 120.0) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if cond():
@@ -37,11 +39,11 @@ def _wait(host, cond, timeout: float = 120.0) -> bool:
     return False
 
 
-def _all_back(host, before: dict[str, str]) -> bool:
+def _all_back(host: Any, before: dict[str, str]) -> bool:
     return all(_container_id(host, n) not in ("", before[n]) and _healthy(host, p) for n, p in SERVICES.items())
 
 
-def _converge(extra_vars: dict) -> str:
+def _converge(extra_vars: dict[str, Any]) -> str:
     env = dict(os.environ)
     env.update(
         ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
@@ -79,7 +81,7 @@ def _changed(output: str) -> int:
 
 
 @pytest.mark.parametrize(("name", "port"), SERVICES.items())
-def test_units_active_enabled_and_answer_chat(host, name: str, port: int) -> None:
+def test_units_active_enabled_and_answer_chat(host: Any, name: str, port: int) -> None:
     svc = host.service(f"sparkfleet-{name}.service")
     assert svc.is_running
     assert svc.is_enabled
@@ -101,12 +103,12 @@ def test_units_active_enabled_and_answer_chat(host, name: str, port: int) -> Non
     assert "content" in reply["choices"][0]["message"]
 
 
-def test_env_file_reaches_the_container(host) -> None:
+def test_env_file_reaches_the_container(host: Any) -> None:
     env = host.check_output("docker exec sparkfleet-standin-a printenv SPARKFLEET_TEST_ENV")
     assert env == "visible-in-env-file"
 
 
-def test_docker_kill_is_restarted_healthy(host) -> None:
+def test_docker_kill_is_restarted_healthy(host: Any) -> None:
     before = _container_id(host, "standin-a")
     b_before = _container_id(host, "standin-b")
     assert before
@@ -115,13 +117,13 @@ def test_docker_kill_is_restarted_healthy(host) -> None:
     assert _container_id(host, "standin-b") == b_before  # only the killed one
 
 
-def test_docker_restart_brings_both_back(host) -> None:
+def test_docker_restart_brings_both_back(host: Any) -> None:
     before = {n: _container_id(host, n) for n in SERVICES}
     assert host.run("systemctl restart docker").rc == 0
     assert _wait(host, lambda: _all_back(host, before), timeout=180)
 
 
-def test_changed_argument_restarts_only_that_service(host) -> None:
+def test_changed_argument_restarts_only_that_service(host: Any) -> None:
     before = {n: (_container_id(host, n), _active_since(host, n)) for n in SERVICES}
     out = _converge({"serving_test_extra_args": ["--threads", "1"]})
     assert _changed(out) > 0
@@ -140,7 +142,7 @@ def test_changed_argument_restarts_only_that_service(host) -> None:
     assert _healthy(host, 8080)
 
 
-def test_absent_removes_unit_env_and_container(host) -> None:
+def test_absent_removes_unit_env_and_container(host: Any) -> None:
     out = _converge({"serving_test_b_state": "absent"})
     assert _changed(out) > 0
     assert not host.file("/etc/systemd/system/sparkfleet-standin-b.service").exists

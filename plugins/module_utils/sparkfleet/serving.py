@@ -145,7 +145,12 @@ def parse_image(ref: str) -> ImageRef:
             f"{ref!r} is not an image reference: expected [registry[:port]/]path[:tag][@sha256:<64 hex>] "
             "in lower case, e.g. lmsysorg/sglang:latest-cu130"
         )
-    return ImageRef(m.group("domain"), m.group("path"), m.group("tag"), m.group("digest"))
+    domain = m.group("domain")
+    # Docker reads a first component without '.' or ':' as part of the (lower-case) path, not a registry.
+    registry = domain and ("." in domain or ":" in domain or domain == "localhost")
+    if domain and not registry and not re.fullmatch(_COMPONENT, domain):
+        raise ServingError(f"{ref!r} is not an image reference: repository names must be lower case")
+    return ImageRef(domain, m.group("path"), m.group("tag"), m.group("digest"))
 
 
 # --------------------------------------------------------------------------------------------- probes
@@ -443,9 +448,7 @@ def render_service(
     elif engine == "nim":
         argv += ["--volume", f"{settings.nim_cache_dir}:{NIM_CACHE_IN_CONTAINER}"]
         uid = str(settings.nim_uid)
-        directories.append(
-            {"path": settings.nim_cache_dir, "owner": uid, "group": uid, "mode": "0755"}
-        )
+        directories.append({"path": settings.nim_cache_dir, "owner": uid, "group": uid, "mode": "0755"})
     argv += docker_extra
     argv.append(image)
 
