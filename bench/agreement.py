@@ -40,6 +40,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--num-prompts", type=int, default=64, help="requests per run (default 64)")
     ap.add_argument("--input-len", type=int, default=128, help="prompt tokens per request (default 128)")
     ap.add_argument("--output-len", type=int, default=128, help="output tokens per request (default 128)")
+    ap.add_argument(
+        "--sglang-dataset",
+        default="custom",
+        choices=["custom", "random-ids"],
+        help="SGLang's prompts: custom = random words sized with the server's /tokenize like sparkfleet's "
+        "(default); random-ids = SGLang's decoded random ids (the server sees 1.5-2.6x the tokens)",
+    )
     ap.add_argument("--tolerance", type=float, default=0.05, help="agreement band, as a fraction (default 0.05)")
     ap.add_argument("--backend", default="sglang-oai-chat", choices=["sglang-oai-chat", "vllm-chat"])
     ap.add_argument("--image", default=bl.STANDIN_IMAGE, help=f"stand-in image (default {bl.STANDIN_IMAGE})")
@@ -80,6 +87,73 @@ def check_tokenizer(base_url: str, tokenizer: Path, image: str) -> None:
     print(f"tokenizer: {json.loads(fin.output.strip().splitlines()[-1])}")
 
 
+_WORD_TEXT = (
+    "time year people way day man thing woman life child world school state family student group country "
+    "problem hand part place case week company system program question work number night point home water "
+    "room mother area money story fact month lot right study book eye job word business issue side kind head "
+    "house service friend father power hour game line end member law car city community name team minute idea"
+)
+WORDS = _WORD_TEXT.split()
+
+
+def _post(base_url: str, path: str, payload: dict[str, object]) -> dict[str, object]:
+    import urllib.request
+
+    req = urllib.request.Request(  # noqa: S310 - base_url is http://127.0.0.1:<port>, built here
+        f"{base_url}{path}", data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - same loopback URL
+        result: dict[str, object] = json.load(resp)
+        return result
+
+
+def _count(base_url: str, text: str) -> int:
+    tokens = _post(base_url, "/tokenize", {"content": text, "add_special": False})["tokens"]
+    assert isinstance(tokens, list)
+    return len(tokens)
+
+
+def sglang_prompt_file(base_url: str, model: str, w: bl.Workload, seed: int, path: Path) -> float:
+    """Prompts for SGLang's `custom` dataset: random words whose chat prompt the SERVER counts as about
+    w.input_len tokens (template included), like sparkfleet's. Returns their mean server-side length.
+
+    SGLang's `random-ids` prompts are decoded random token ids; re-tokenized by the server they come out
+    1.5x to 2.6x longer than asked (128 ids became 198-330 prompt tokens here), so the two clients would
+    not be sending the same load.
+    """
+    import random
+
+    usage = _post(
+        base_url,
+        "/v1/chat/completions",
+        {"model": model, "messages": [{"role": "user", "content": "word"}], "max_tokens": 1},
+    )["usage"]
+    assert isinstance(usage, dict)
+    overhead = int(usage["prompt_tokens"]) - _count(base_url, "word")
+    target = max(1, w.input_len - overhead)
+    rng = random.Random(seed)
+    lengths = []
+    with path.open("w") as f:
+        for i in range(w.num_prompts):
+            words = [f"[{seed}-{i}]"] + [rng.choice(WORDS) for _ in range(target)]
+            n = _count(base_url, " ".join(words))
+            for _ in range(8):  # scale the word count by the measured tokens per word; bounded
+                if n == target:
+                    break
+                want = max(2, round(len(words) * target / n)) if n > 0 else len(words) + 1
+                if want == len(words):
+                    want += 1 if n < target else -1
+                if want < len(words):
+                    del words[max(2, want) :]
+                else:
+                    words += [rng.choice(WORDS) for _ in range(want - len(words))]
+                n = _count(base_url, " ".join(words))
+            lengths.append(n + overhead)
+            conv = [{"from": "human", "value": " ".join(words)}, {"from": "gpt", "value": "ok"}]
+            f.write(json.dumps({"conversations": conv}) + "\n")
+    return sum(lengths) / len(lengths)
+
+
 def warm_up(base_url: str, model: str) -> None:
     """A few requests so the first measured run does not pay for a cold server."""
     import urllib.request
@@ -106,10 +180,18 @@ def one_run(
         res = bl.parse_sparkfleet(out, fin)
     else:
         out = tmp / f"{idx:02d}-{client}.jsonl"
-        argv = bl.sglang_argv(base_url, a.model, work, out, tokenizer=a.tokenizer, seed=seed, backend=a.backend)
+        prompts = None
+        if a.sglang_dataset == "custom":
+            prompts = tmp / f"{idx:02d}-{client}-prompts.jsonl"
+            server_len = sglang_prompt_file(base_url, a.model, work, seed, prompts)
+        argv = bl.sglang_argv(
+            base_url, a.model, work, out, tokenizer=a.tokenizer, seed=seed, backend=a.backend, dataset_path=prompts
+        )
         fin = bl.run(argv, a.run_timeout, cpus=a.client_cpus)
         res = bl.parse_sglang(out, fin)
         res.client = client
+        if prompts is not None:  # what the server counts, template included (SGLang counts the text alone)
+            res.extra["mean_input_tokens"] = round(server_len, 2)
     if res.completed == 0:
         raise bl.BenchError(f"{client} run {idx}: no request completed; output:\n{bl.tail(fin.output)}")
     if a.keep:
@@ -145,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"workload: concurrency {work.concurrency}, {work.num_prompts} prompts, input {work.input_len}, "
             f"output {work.output_len} tokens, ignore_eos; {a.rounds} rounds, order A B B A ...; "
-            f"seed per run: {'both' if seed_flag or a.aa else 'SGLang only (sparkfleet-bench has no --seed)'}"
+            f"seed per run: {'both' if seed_flag or a.aa else 'SGLang only (sparkfleet-bench has no --seed)'}; "
+            f"SGLang prompts: {a.sglang_dataset}"
         )
         print(
             f"{'run':>3}  {'client':<10} {'out tok/s':>10} {'req/s':>8} {'TPOT p50 ms':>11} {'ok':>4} {'err':>3}"

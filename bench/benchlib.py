@@ -330,8 +330,24 @@ def parse_sparkfleet(report_path: Path, fin: Finished) -> RunResult:
 
 
 def sglang_argv(
-    base_url: str, model: str, w: Workload, out_file: Path, *, tokenizer: Path, seed: int, backend: str
+    base_url: str,
+    model: str,
+    w: Workload,
+    out_file: Path,
+    *,
+    tokenizer: Path,
+    seed: int,
+    backend: str,
+    dataset_path: Path | None = None,
 ) -> list[str]:
+    """SGLang's client on `random-ids` prompts, or with dataset_path on a `custom` JSONL of conversations
+    (fixed output length w.output_len)."""
+    if dataset_path is not None:
+        data = ["--dataset-name", "custom", "--dataset-path", str(dataset_path)]
+        data += ["--sharegpt-output-len", str(w.output_len)]
+    else:
+        data = ["--dataset-name", "random-ids", "--random-input-len", str(w.input_len)]
+        data += ["--random-output-len", str(w.output_len), "--random-range-ratio", "1.0"]
     argv = [
         str(BENCH_VENV_PYTHON),
         str(SGLANG_RUNNER),
@@ -343,20 +359,13 @@ def sglang_argv(
         model,
         "--tokenizer",
         str(tokenizer),
-        "--dataset-name",
-        "random-ids",
+        *data,
         "--num-prompts",
         str(w.num_prompts),
         "--max-concurrency",
         str(w.concurrency),
         "--request-rate",
         "inf",
-        "--random-input-len",
-        str(w.input_len),
-        "--random-output-len",
-        str(w.output_len),
-        "--random-range-ratio",
-        "1.0",
         "--seed",
         str(seed),
         "--output-file",
