@@ -60,7 +60,7 @@ lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/mypy plugins/modules
 
 unit: venv ## pytest unit tests (fixtures, no lab needed)
-	$(BIN)/pytest tests/unit -q
+	$(BIN)/pytest tests/unit bench/test_bench.py -q
 
 integration: images ## pytest tests against the real stand-in server and the lab
 	$(BIN)/pytest tests/integration -q
