@@ -19,7 +19,7 @@ description:
     with the same engine and profile are flagged as slow.
   - A report that cannot be read or does not follow the schema becomes a FAIL row and a warning, never a crash,
     so the fleet report always exists; an entry of O(expected) without a report becomes a FAIL row too.
-  - Runs on the controller (C(delegate_to: localhost)).
+  - Runs on the controller (C(delegate_to=localhost)).
 version_added: "0.1.0"
 author: sparkfleet contributors
 options:
@@ -38,8 +38,8 @@ options:
     description:
       - One entry per host and service that should have a report, with metadata the report lacks.
       - Keys C(host) and C(service) (required), C(profile), C(model), C(engine), C(model_params_b), C(model_dtype),
-        C(error) (why there is no report, for example the benchmark module's failure message: a FAIL row), and
-        C(not_run) (why it was deliberately not benchmarked, for example check mode: a NOT RUN row, not a failure).
+        C(error) (why there is no report, for example the benchmark module's failure message; a FAIL row), and
+        C(not_run) (why it was deliberately not benchmarked, for example check mode; a NOT RUN row, not a failure).
     type: list
     elements: dict
     default: []
