@@ -8,7 +8,8 @@ DOCUMENTATION = r"""
 module: llm_service_archive
 short_description: Resolve a docker save archive and read its image ID
 description:
-  - Runs on the controller (C(delegate_to: localhost)). Resolves C(path) (absolute, or relative to the first of
+  - >-
+    Runs on the controller (C(delegate_to: localhost)). Resolves C(path) (absolute, or relative to the first of
     C(search_dirs) that holds it), reads C(manifest.json) from the archive and returns the ID of the image that
     carries C(image)'s tag, so the role copies and loads the archive only when the host lacks that image ID.
   - Reads only; never changes anything.
