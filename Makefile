@@ -12,8 +12,6 @@ LIMIT ?= spark-lab
 LAB := $(BIN)/python lab/sparkfleet_lab.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
-export PY_COLORS := 1
-export ANSIBLE_FORCE_COLOR := 1
 
 .PHONY: help venv prereqs images lab-up lab-down lab-status demo demo-run lint unit molecule integration test clean
 
