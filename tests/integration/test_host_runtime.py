@@ -221,3 +221,43 @@ def test_world_writable_nim_cache_refused(host_runtime_host: LabHost) -> None:
     assert rc != 0
     assert "never 0777" in " ".join(output.split()), output[-3000:]
     assert recap(output)["changed"] == 0
+
+
+def test_nvidia_toolkit_skips_cleanly_without_gpu(host_runtime_host: LabHost) -> None:
+    rc, output = host_runtime_host.playbook(_role_playbook(host_runtime_host, "nvidia_toolkit"))
+    assert rc == 0, output[-3000:]
+    flat = " ".join(output.split())
+    assert "nvidia_toolkit SKIPPED on sfm-host_runtime-spark: no NVIDIA GPU" in flat, output[-3000:]
+    assert "nvidia-container-toolkit package (NOT installed)" in flat
+    assert recap(output)["changed"] == 0
+
+
+def test_nvidia_toolkit_repository_in_check_mode(host_runtime_host: LabHost) -> None:
+    """Forced on a host without a GPU, against a mirror in a local directory, in --check --diff.
+
+    Without a key in the mirror: a clear failure. With one: the deb822 source (flat suite, signed-by keyring, amd64)
+    is shown, nothing is written, and the package (which the mirror does not carry) fails clearly. The mirror's
+    "key" is a placeholder: get_url fetches it even in check mode, apt never reads it in check mode.
+    """
+    playbook = _role_playbook(host_runtime_host, "nvidia_toolkit")
+    forced = {"nvidia_toolkit_mode": "always", "nvidia_toolkit_repo_mirror": "file:///srv/nvidia-mirror"}
+    rc, output = host_runtime_host.playbook(playbook, "--check", "--diff", extra_vars=forced)
+    assert rc != 0
+    assert "cannot fetch the repository signing key from file:///srv/nvidia-mirror/gpgkey" in " ".join(output.split())
+    assert (
+        host_runtime_host.sh("mkdir -p /srv/nvidia-mirror && echo placeholder > /srv/nvidia-mirror/gpgkey").returncode
+        == 0
+    )
+    try:
+        rc, output = host_runtime_host.playbook(playbook, "--check", "--diff", extra_vars=forced)
+    finally:
+        host_runtime_host.sh("rm -rf /srv/nvidia-mirror")
+    assert rc != 0
+    assert "URIs: file:///srv/nvidia-mirror/stable/deb/amd64" in output, output[-4000:]
+    assert "Suites: /" in output
+    assert "Signed-By: /etc/apt/keyrings/nvidia-container-toolkit.asc" in output
+    assert "Architectures: amd64" in output
+    flat = " ".join(output.split())
+    assert "Check that file:///srv/nvidia-mirror/stable/deb/amd64 carries them" in flat
+    assert host_runtime_host.sh("ls /etc/apt/sources.list.d/").stdout.strip() == ""
+    assert host_runtime_host.sh("test -e /etc/apt/keyrings/nvidia-container-toolkit.asc").returncode != 0
