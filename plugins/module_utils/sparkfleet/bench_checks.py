@@ -87,6 +87,7 @@ class Context:
         self.rng = random.Random(settings.seed)
         self.tokens_per_word: float | None = None
         self.overhead_tokens = 0.0
+        self.tag_tokens = 0.0
         self.calibration: dict[str, Any] = {}
 
     def words(self, count: int) -> str:
@@ -98,9 +99,10 @@ class Context:
         return max(1, round(budget / per_word))
 
     def prompt(self, tokens: int, tag: str = "") -> str:
-        """Random words totalling about ``tokens`` prompt tokens (template included)."""
+        """Random words totalling about ``tokens`` prompt tokens (template and tag included)."""
         head = f"{tag} " if tag else ""
-        return head + self.words(self.words_for_tokens(tokens))
+        budget = tokens - (self.tag_tokens if tag else 0.0)
+        return head + self.words(self.words_for_tokens(round(budget)))
 
     def chat_payload(self, messages: list[dict[str, str]], max_tokens: int, stream: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.s.model, "messages": messages, "max_tokens": max_tokens}
@@ -133,12 +135,19 @@ class Context:
         """Measure prompt tokens per word with the server's own count (two 1-token requests)."""
         if self.tokens_per_word is not None:
             return
-        short, extra = 16, 64
+        # Four samples of 192 more words keep the per-word estimate within a few percent (random words vary);
+        # a third request measures what a load prompt's unique tag (for example "[64-1000]") costs.
+        short, extra, samples = 16, 192, 4
         try:
-            first = await self.chat([{"role": "user", "content": self.words(short)}], 1)
-            second = await self.chat([{"role": "user", "content": self.words(short + extra)}], 1)
+            base = self.words(short)
+            first = await self.chat([{"role": "user", "content": base}], 1)
+            longer = await asyncio.gather(
+                *(self.chat([{"role": "user", "content": f"{base} {self.words(extra)}"}], 1) for _ in range(samples))
+            )
+            tagged = await self.chat([{"role": "user", "content": f"[64-1000] {base}"}], 1)
             p1 = int(first["usage"]["prompt_tokens"])
-            p2 = int(second["usage"]["prompt_tokens"])
+            p2 = p1 + sum(int(r["usage"]["prompt_tokens"]) - p1 for r in longer) / samples
+            p3 = int(tagged["usage"]["prompt_tokens"])
         except (BenchHTTPError, OSError, asyncio.TimeoutError, KeyError, TypeError, ValueError) as exc:
             self.tokens_per_word = 1.0
             self.calibration = {"tokens_per_word": 1.0, "overhead_tokens": 0.0, "measured": False, "error": str(exc)}
@@ -146,9 +155,11 @@ class Context:
         per_word = max((p2 - p1) / extra, 0.1)
         self.tokens_per_word = per_word
         self.overhead_tokens = max(p1 - short * per_word, 0.0)
+        self.tag_tokens = max(p3 - p1, 0.0)
         self.calibration = {
             "tokens_per_word": round(per_word, 3),
             "overhead_tokens": round(self.overhead_tokens, 1),
+            "tag_tokens": self.tag_tokens,
             "measured": True,
         }
 
