@@ -47,7 +47,10 @@ lab-status: venv
 demo: lab-up demo-run ## Build the demo lab and run site.yml on it: serving and verified
 
 demo-run: venv
-	$(BIN)/ansible-playbook site.yml -i $(INVENTORY) -l $(LIMIT)
+	@rc=0; $(BIN)/ansible-playbook site.yml -i $(INVENTORY) -l $(LIMIT) || rc=$$?; \
+	if [ -f reports/latest/fleet-report.md ]; then \
+	  echo; echo "== what each host now serves, and how it did (reports/latest/fleet-report.md, .html)"; \
+	  cat reports/latest/fleet-report.md; fi; exit $$rc
 
 lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/yamllint --strict .
