@@ -16,32 +16,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from .gpu import find_gpu
+from .service_schema import ENGINES, REQUIRED_KEYS, SERVICE_KEYS, STATES
 
 SERVICES_VAR = "llm_serving_services"
-ENGINES = ("sglang", "nim", "vllm", "openai")
-STATES = ("present", "absent")
 # Bytes per parameter for the memory estimate.
 DTYPE_BYTES: dict[str, float] = {"f32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "fp4": 0.5, "int4": 0.5}
-SERVICE_KEYS = (
-    "name",
-    "engine",
-    "image",
-    "image_archive",
-    "model",
-    "port",
-    "gpu",
-    "mem_fraction",
-    "context_length",
-    "model_params_b",
-    "model_dtype",
-    "memory_gb",
-    "extra_args",
-    "command",
-    "container_port",
-    "env",
-    "state",
-)
-REQUIRED_KEYS = ("name", "engine", "image", "model", "port")
 # Names that were renamed or are easy to guess wrong: key -> what to write instead.
 RENAMED_KEYS: dict[str, str] = {
     "mem_fraction_static": "mem_fraction",

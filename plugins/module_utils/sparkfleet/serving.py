@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ENGINES = ("sglang", "nim", "vllm", "openai")
-STATES = ("present", "absent")
+from .service_schema import ENGINES, STATES
+from .service_schema import SERVICE_KEYS as _SCHEMA_KEYS
+
 UNIT_PREFIX = "sparkfleet-"
 LABEL = "org.sparkfleet.service"
 
@@ -44,31 +45,8 @@ NIM_CACHE_IN_CONTAINER = "/opt/nim/.cache"
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - inside the container only
 SGLANG_LAUNCHER = ["python3", "-m", "sglang.launch_server"]
 
-# Keys of a service (docs/development.md); preflight owns the memory-plan keys, serving accepts them.
-SERVICE_KEYS = {
-    "name",
-    "engine",
-    "image",
-    "image_archive",
-    "model",
-    "port",
-    "gpu",
-    "mem_fraction",
-    "context_length",
-    "model_params_b",
-    "model_dtype",
-    "memory_gb",
-    "extra_args",
-    "command",
-    "container_port",
-    "env",
-    "state",
-    "shm_size",
-    "docker_args",
-    "health_paths",
-    "health_timeout_s",
-    "stop_timeout_s",
-}
+# Keys of a service: one list for every stage (service_schema.py).
+SERVICE_KEYS = set(_SCHEMA_KEYS)
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
