@@ -330,6 +330,15 @@ def _check_secrets(services: Sequence[tuple[str, Mapping[str, Any]]], ngc_api_ke
         elif pulls_from_ngc:
             needs.append(f"{where} (image from {NGC_REGISTRY})")
     if not needs:
+        # Nothing here needs NGC, but a key that is set must still be usable: ngc_login would use it.
+        if isinstance(ngc_api_key, str) and ngc_api_key.strip():
+            problem = ngc_key_problem(ngc_api_key)
+            if problem:
+                errors.append(
+                    f"sparkfleet_ngc_api_key {problem}. Fix: put the whole key from "
+                    "https://org.ngc.nvidia.com/setup/api-key in the inventory (ansible-vault encrypt_string), "
+                    "or leave it unset where no service needs NGC"
+                )
         return
     problem = ngc_key_problem(ngc_api_key)
     if problem:
