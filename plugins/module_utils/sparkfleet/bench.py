@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -21,6 +20,7 @@ from typing import Any
 from . import bench_checks, bench_schema, bench_thresholds
 from .bench_checks import Context, Settings, entry
 from .bench_http import HTTPClient
+from .files import write_atomic
 
 SCHEMA = "sparkfleet.benchmark/v1"
 CHECKS = ("readiness", "chat", "json_schema", "multi_turn", "load")
@@ -168,17 +168,7 @@ def write_report(report: dict[str, Any], path: str) -> None:
     """Write the report as JSON atomically (0644: it holds no secret)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".bench-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(report, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

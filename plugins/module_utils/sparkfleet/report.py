@@ -13,10 +13,11 @@ import json
 import math
 import os
 import statistics
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .files import write_atomic
 
 BENCHMARK_SCHEMA = "sparkfleet.benchmark/v1"
 FLEET_SCHEMA = "sparkfleet.fleet_report/v1"
@@ -913,19 +914,6 @@ def summary(fleet: Fleet) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------- writing
 
 
-def _write_atomic(path: Path, content: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_outputs(dest: Path, contents: dict[str, str], check_mode: bool) -> list[str]:
     """Write each file whose content differs; returns the paths that were (or, in check mode, would be) written."""
     changed: list[str] = []
@@ -940,7 +928,7 @@ def write_outputs(dest: Path, contents: dict[str, str], check_mode: bool) -> lis
         changed.append(str(path))
         if not check_mode:
             dest.mkdir(parents=True, exist_ok=True)
-            _write_atomic(path, text)
+            write_atomic(path, text)
     return changed
 
 
