@@ -23,6 +23,8 @@ from ansible.module_utils.sparkfleet.daemon_json import (
 )
 from ansible.module_utils.testing import patch_module_args
 
+from tests.unit.module_fakes import ExitJson, FailJson, exit_json, fail_json
+
 module_entry: Any = importlib.import_module("docker_daemon_json")  # plugins/modules is on sys.path (conftest)
 NVIDIA = {"nvidia": {"path": "nvidia-container-runtime", "args": []}}
 # What `systemctl show docker.service --property=ExecStart` prints on DGX OS with its docker-override.conf.
@@ -32,22 +34,6 @@ DGX_SHOW = (
     "--insecure-registry 10.0.0.0/8 -D ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; "
     "pid=0 ; code=(null) ; status=0/0 }"
 )
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self: Any, **kwargs: Any) -> None:
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self: Any, **kwargs: Any) -> None:
-    raise FailJson(kwargs)
 
 
 def run(args: dict[str, Any], check_mode: bool = False, diff: bool = False) -> dict[str, Any]:
@@ -60,7 +46,7 @@ def run(args: dict[str, Any], check_mode: bool = False, diff: bool = False) -> d
         full["_ansible_diff"] = True
     with (
         patch_module_args(full),
-        mock.patch.multiple(basic.AnsibleModule, exit_json=_exit_json, fail_json=_fail_json),
+        mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json),
         mock.patch.object(basic.AnsibleModule, "warn", lambda self, msg: warned.append(msg)),
         pytest.raises(ExitJson) as caught,
     ):
@@ -73,7 +59,7 @@ def run(args: dict[str, Any], check_mode: bool = False, diff: bool = False) -> d
 def run_fail(args: dict[str, Any]) -> dict[str, Any]:
     with (
         patch_module_args(args),
-        mock.patch.multiple(basic.AnsibleModule, exit_json=_exit_json, fail_json=_fail_json),
+        mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json),
         pytest.raises(FailJson) as caught,
     ):
         module_entry.main()

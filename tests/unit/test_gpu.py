@@ -23,6 +23,7 @@ from ansible.module_utils.sparkfleet.gpu import (
 )
 
 from tests.conftest import FIXTURES, ROOT
+from tests.unit.module_fakes import ExitJson, FailJson
 
 SMI = FIXTURES / "nvidia-smi"
 H100_CSV = (SMI / "h100-80gb-hbm3.query.csv").read_text()
@@ -362,14 +363,6 @@ def test_default_patterns_match_group_vars_profiles() -> None:
 
 
 # ------------------------------------------------------------- module entry
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
 
 
 class FakeModule:

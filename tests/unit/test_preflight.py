@@ -12,6 +12,7 @@ from ansible.module_utils.sparkfleet import preflight
 from ansible.module_utils.sparkfleet.preflight import PlanInputs, check_plan
 
 from tests.conftest import FIXTURES, ROOT
+from tests.unit.module_fakes import ExitJson
 
 PROFILES: dict[str, Any] = yaml.safe_load((ROOT / "group_vars" / "all" / "profiles.yml").read_text())[
     "sparkfleet_profiles"
@@ -303,10 +304,6 @@ def test_version_order(a: str, b: str) -> None:
 def test_free_disk_of_a_missing_path_uses_its_parent(tmp_path: Any) -> None:
     free = preflight.free_disk_gb(str(tmp_path / "not" / "yet" / "there"))
     assert free is not None and free > 0
-
-
-class ExitJson(Exception):
-    pass
 
 
 class FakeModule:

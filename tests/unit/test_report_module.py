@@ -13,25 +13,10 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from tests.conftest import FIXTURES
+from tests.unit.module_fakes import ExitJson, FailJson, exit_json, fail_json
 
 module_entry: Any = importlib.import_module("fleet_report")  # plugins/modules is on sys.path (conftest)
 FLEET = FIXTURES / "reports" / "fleet"
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self: Any, **kwargs: Any) -> None:
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self: Any, **kwargs: Any) -> None:
-    raise FailJson(kwargs)
 
 
 def run(args: dict[str, Any], check_mode: bool = False, expect: type[Exception] = ExitJson) -> dict[str, Any]:
@@ -41,7 +26,7 @@ def run(args: dict[str, Any], check_mode: bool = False, expect: type[Exception] 
         full["_ansible_check_mode"] = True
     with (
         patch_module_args(full),
-        mock.patch.multiple(basic.AnsibleModule, exit_json=_exit_json, fail_json=_fail_json),
+        mock.patch.multiple(basic.AnsibleModule, exit_json=exit_json, fail_json=fail_json),
         mock.patch.object(basic.AnsibleModule, "warn", lambda self, msg: warned.append(msg)),
         pytest.raises(expect) as caught,
     ):
