@@ -141,7 +141,7 @@ warnings:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.report import ReportError, generate
+from ansible.module_utils.sparkfleet.report.write import ReportError, generate
 
 ARGUMENT_SPEC: dict = {
     "inputs": {"type": "list", "elements": "path", "required": True},

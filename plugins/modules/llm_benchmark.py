@@ -205,7 +205,7 @@ report_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.bench_module import run_module
+from ansible.module_utils.sparkfleet.bench.module import run_module
 
 CHECKS = ["readiness", "chat", "json_schema", "multi_turn", "load"]
 

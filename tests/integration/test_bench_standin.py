@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench import BenchConfig, run_benchmark
+from ansible.module_utils.sparkfleet.bench.run import BenchConfig, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 StandinServer = Any  # conftest.StandinServer: a NamedTuple (base_url, model)

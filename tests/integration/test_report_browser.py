@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import report as rep
+from ansible.module_utils.sparkfleet.report import svg as rep_svg
+from ansible.module_utils.sparkfleet.report import write as rep_write
 
 from tests.conftest import FIXTURES, ROOT
 
@@ -99,7 +100,7 @@ def hex_rgb(colour: str) -> tuple[int, int, int]:
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("fleet-report")
     expected = [{"host": h, "service": "sglang-qwen3-8b", "model_params_b": 8.2, "model_dtype": "bf16"} for h in HOSTS]
-    rep.generate(
+    rep_write.generate(
         inputs=[str(FIXTURES / "reports" / "fleet")],
         dest=str(dest),
         expected=expected,
@@ -137,7 +138,7 @@ def test_screenshot_is_not_blank_and_the_plots_were_drawn(shot: tuple[int, int, 
     assert ink > 0.03 * total, f"only {ink} pixels of text, lines and plots"
     # Solid pixels of series colours exist only if the inline SVG was drawn: the markers, lines and boxes of
     # spark-02 (orange, row 2) and station-01 (pink, row 4), and the table's FAIL badge (spark-03).
-    for colour in (rep.PALETTE[1], rep.PALETTE[3]):
+    for colour in (rep_svg.PALETTE[1], rep_svg.PALETTE[3]):
         assert counts.get(hex_rgb(colour), 0) > 100, f"{colour} barely appears: the SVG plots were not drawn"
     assert counts.get(hex_rgb("#fde0dc"), 0) > 200, "the FAIL badge is missing"
 

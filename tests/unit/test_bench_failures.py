@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench import BenchConfig, format_summary, run_benchmark, validate_config
+from ansible.module_utils.sparkfleet.bench.run import BenchConfig, format_summary, run_benchmark, validate_config
 
 MODEL = "fake/model"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench_module import run_module
+from ansible.module_utils.sparkfleet.bench.module import run_module
 
 
 class Exited(Exception):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.sparkfleet.bench_http import SSEParser
+from ansible.module_utils.sparkfleet.bench.http_client import SSEParser
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"He"}}]}\n\n'

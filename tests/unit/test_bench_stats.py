@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.sparkfleet import bench_stats
+from ansible.module_utils.sparkfleet.bench import stats as bench_stats
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The fleet report (module_utils/sparkfleet/report.py) on a REAL benchmark report measured on an H100.
+"""The fleet report (module_utils/sparkfleet/report/) on a REAL benchmark report measured on an H100.
 
 tests/fixtures/reports/h100-transformers-serve.json was written by bin/sparkfleet-bench against transformers serve
 on one NVIDIA H100 (see tests/fixtures/reports/README.md): a Qwen3-8B-shaped bf16 model, 8.19e9 parameters.
@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import report as rep
+from ansible.module_utils.sparkfleet import contracts
+from ansible.module_utils.sparkfleet.report import model as rep_model
 
 from tests.conftest import FIXTURES, ROOT
 
@@ -28,9 +29,9 @@ def report() -> dict[str, Any]:
 
 
 def test_is_a_valid_benchmark_report(report: dict[str, Any]) -> None:
-    assert report["schema"] == "sparkfleet.benchmark/v1" == rep.BENCHMARK_SCHEMA
-    assert rep.validate_report(report) == []
-    assert rep.load_report(Path(REPORT))["profile"] == "hopper"
+    assert report["schema"] == "sparkfleet.benchmark/v1" == contracts.BENCHMARK_SCHEMA
+    assert rep_model.validate_report(report) == []
+    assert rep_model.load_report(Path(REPORT))["profile"] == "hopper"
 
 
 def test_measured_numbers_are_positive(report: dict[str, Any]) -> None:
@@ -47,7 +48,7 @@ def test_measured_numbers_are_positive(report: dict[str, Any]) -> None:
 
 def test_fleet_report_puts_decode_under_the_hopper_ceiling() -> None:
     assert PROFILES["hopper"]["memory_bandwidth_gbps"] == 3350
-    fleet = rep.build_fleet([REPORT], [META], profiles=PROFILES)
+    fleet = rep_model.build_fleet([REPORT], [META], profiles=PROFILES)
     assert fleet.warnings == []
     (row,) = fleet.rows
     assert row.status == "FAIL"  # readiness (/v1/models HTTP 500) and chat (no streamed content) failed for real

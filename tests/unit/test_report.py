@@ -1,4 +1,4 @@
-"""The fleet report (module_utils/sparkfleet/report.py) on hand-made benchmark reports (tests/fixtures/reports)."""
+"""The fleet report (module_utils/sparkfleet/report/) on hand-made benchmark reports (tests/fixtures/reports)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import report as rep
+from ansible.module_utils.sparkfleet import contracts
+from ansible.module_utils.sparkfleet.report import html_page as rep_html
+from ansible.module_utils.sparkfleet.report import markdown as rep_md
+from ansible.module_utils.sparkfleet.report import model as rep_model
+from ansible.module_utils.sparkfleet.report import svg as rep_svg
+from ansible.module_utils.sparkfleet.report import write as rep_write
 
 from tests.conftest import FIXTURES, ROOT
 
@@ -33,13 +38,15 @@ def write(path: Path, obj: Any) -> Path:
     return path
 
 
-def fleet_of(files: list[Path], expected: list[dict[str, Any]] | None = None, margin: float = 0.2) -> rep.Fleet:
-    return rep.build_fleet(files, EXPECTED if expected is None else expected, profiles=PROFILES, slow_margin=margin)
+def fleet_of(files: list[Path], expected: list[dict[str, Any]] | None = None, margin: float = 0.2) -> rep_model.Fleet:
+    return rep_model.build_fleet(
+        files, EXPECTED if expected is None else expected, profiles=PROFILES, slow_margin=margin
+    )
 
 
 @pytest.fixture
-def fleet() -> rep.Fleet:
-    return fleet_of(rep.find_report_files([str(FLEET)]))
+def fleet() -> rep_model.Fleet:
+    return fleet_of(rep_model.find_report_files([str(FLEET)]))
 
 
 def svgs(page: str) -> list[ET.Element]:
@@ -65,12 +72,12 @@ def svgs(page: str) -> list[ET.Element]:
 def test_validate_report_names_the_problem(mutate: Any, problem: str) -> None:
     report = copy.deepcopy(fixture("spark-01"))
     mutate(report)
-    assert any(problem in p for p in rep.validate_report(report)), rep.validate_report(report)
+    assert any(problem in p for p in rep_model.validate_report(report)), rep_model.validate_report(report)
 
 
 def test_fixtures_follow_the_schema() -> None:
     for host in HOSTS:
-        assert rep.validate_report(fixture(host)) == []
+        assert rep_model.validate_report(fixture(host)) == []
 
 
 @pytest.mark.parametrize(
@@ -79,14 +86,14 @@ def test_fixtures_follow_the_schema() -> None:
 )
 def test_load_report_rejects_bad_files(tmp_path: Path, content: str, message: str) -> None:
     path = write(tmp_path / "bad.json", content)
-    with pytest.raises(rep.ReportError, match=re.escape(message)):
-        rep.load_report(path)
+    with pytest.raises(rep_model.ReportError, match=re.escape(message)):
+        rep_model.load_report(path)
 
 
 def test_find_report_files_skips_our_outputs_and_missing_paths(tmp_path: Path) -> None:
     write(tmp_path / "h1" / "svc.json", fixture("spark-01"))
-    write(tmp_path / "fleet-report.json", {"schema": rep.FLEET_SCHEMA})
-    found = rep.find_report_files([str(tmp_path), str(tmp_path / "h1" / "svc.json"), str(tmp_path / "nope")])
+    write(tmp_path / "fleet-report.json", {"schema": contracts.FLEET_SCHEMA})
+    found = rep_model.find_report_files([str(tmp_path), str(tmp_path / "h1" / "svc.json"), str(tmp_path / "nope")])
     assert [p.name for p in found] == ["svc.json"]
 
 
@@ -108,11 +115,11 @@ def test_find_report_files_skips_our_outputs_and_missing_paths(tmp_path: Path) -
     ],
 )
 def test_ceiling(bandwidth: float | None, params_b: float | None, dtype: str | None, expected: float | None) -> None:
-    got = rep.ceiling_tps_per_user(bandwidth, params_b, dtype)
+    got = rep_model.ceiling_tps_per_user(bandwidth, params_b, dtype)
     assert got == (pytest.approx(expected) if expected is not None else None)
 
 
-def test_ceiling_percentage_uses_the_lowest_concurrency_per_user_rate(fleet: rep.Fleet) -> None:
+def test_ceiling_percentage_uses_the_lowest_concurrency_per_user_rate(fleet: rep_model.Fleet) -> None:
     row = {r.host: r for r in fleet.rows}["spark-01"]
     per_user_c1 = fixture("spark-01")["load"][0]["per_user_output_tps"]["p50"]
     assert row.decode_concurrency == 1
@@ -121,19 +128,19 @@ def test_ceiling_percentage_uses_the_lowest_concurrency_per_user_rate(fleet: rep
 
 
 def test_no_ceiling_without_model_size(tmp_path: Path) -> None:
-    f = rep.build_fleet(
+    f = rep_model.build_fleet(
         [FLEET / "spark-01" / "sglang-qwen3-8b.json"],
         [{"host": "spark-01", "service": "sglang-qwen3-8b"}],
         profiles=PROFILES,
     )
     assert f.rows[0].ceiling_pct is None
-    assert "| n/a |" in "\n".join(rep.render_markdown(f))
+    assert "| n/a |" in "\n".join(rep_md.render_markdown(f))
 
 
 # ---------------------------------------------------------------- rows, failures, flags
 
 
-def test_rows_status_and_numbers(fleet: rep.Fleet) -> None:
+def test_rows_status_and_numbers(fleet: rep_model.Fleet) -> None:
     by_host = {r.host: r for r in fleet.rows}
     assert [r.host for r in fleet.rows] == HOSTS
     assert {h: r.status for h, r in by_host.items()} == {
@@ -152,7 +159,7 @@ def test_rows_status_and_numbers(fleet: rep.Fleet) -> None:
     assert fleet.concurrencies == [1, 8, 32]
 
 
-def test_slow_host_is_flagged_against_its_peers_only(fleet: rep.Fleet) -> None:
+def test_slow_host_is_flagged_against_its_peers_only(fleet: rep_model.Fleet) -> None:
     by_host = {r.host: r for r in fleet.rows}
     assert by_host["spark-02"].slow_at == [1, 8, 32]
     assert [h for h, r in by_host.items() if r.flagged] == ["spark-02"]  # the Station is not a Spark's peer
@@ -162,7 +169,7 @@ def test_slow_host_is_flagged_against_its_peers_only(fleet: rep.Fleet) -> None:
 
 @pytest.mark.parametrize(("margin", "flagged"), [(0.1, True), (0.25, True), (0.3, False)])
 def test_slow_margin_is_configurable(margin: float, flagged: bool) -> None:
-    f = fleet_of(rep.find_report_files([str(FLEET)]), margin=margin)
+    f = fleet_of(rep_model.find_report_files([str(FLEET)]), margin=margin)
     assert {r.host: r.flagged for r in f.rows}["spark-02"] is flagged
 
 
@@ -172,16 +179,16 @@ def test_group_of_one_is_never_slow(tmp_path: Path) -> None:
     assert not any(r.flagged for r in f.rows)
 
 
-def test_missing_report_becomes_a_fail_row_with_the_reason(fleet: rep.Fleet) -> None:
+def test_missing_report_becomes_a_fail_row_with_the_reason(fleet: rep_model.Fleet) -> None:
     expected: list[dict[str, Any]] = [
         *EXPECTED,
         {"host": "spark-04", "service": "svc", "error": "llm_benchmark failed: connection refused"},
     ]
-    f = fleet_of(rep.find_report_files([str(FLEET)]), expected=expected)
+    f = fleet_of(rep_model.find_report_files([str(FLEET)]), expected=expected)
     row = {r.host: r for r in f.rows}["spark-04"]
     assert row.status == "FAIL"
     assert "spark-04/svc: llm_benchmark failed: connection refused" in f.failures
-    assert rep.summary(f)["failed_hosts"] == ["spark-03", "spark-04"]
+    assert rep_model.summary(f)["failed_hosts"] == ["spark-03", "spark-04"]
 
 
 def test_broken_file_is_a_fail_row_and_a_warning_not_a_crash(tmp_path: Path) -> None:
@@ -238,8 +245,8 @@ def test_null_and_nan_numbers_are_not_shown_as_numbers(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- Markdown
 
 
-def test_markdown_table_failures_flags(fleet: rep.Fleet) -> None:
-    lines = rep.render_markdown(fleet)
+def test_markdown_table_failures_flags(fleet: rep_model.Fleet) -> None:
+    lines = rep_md.render_markdown(fleet)
     table = [ln for ln in lines if ln.startswith("|")]
     assert table[0] == (
         "| host | service | result | profile | model | tok/s c1 | tok/s c8 | tok/s c32 "
@@ -257,24 +264,24 @@ def test_markdown_escapes_pipes_and_newlines(tmp_path: Path) -> None:
     r = fixture("spark-01")
     r["model"] = "evil|model\nname"
     f = fleet_of([write(tmp_path / "x.json", r)], expected=[])
-    row = next(ln for ln in rep.render_markdown(f) if ln.startswith("| spark-01"))
+    row = next(ln for ln in rep_md.render_markdown(f) if ln.startswith("| spark-01"))
     assert "evil\\|model name" in row
-    assert row.count(" | ") == rep.render_markdown(f)[4].count(" | ")
+    assert row.count(" | ") == rep_md.render_markdown(f)[4].count(" | ")
 
 
 # ---------------------------------------------------------------- HTML and SVG
 
 
-def test_html_is_self_contained(fleet: rep.Fleet) -> None:
-    page = rep.render_html(fleet)
+def test_html_is_self_contained(fleet: rep_model.Fleet) -> None:
+    page = rep_html.render_html(fleet)
     assert "<script" not in page.lower()
     assert re.findall(r"(?:src|href)\s*=", page) == []
     assert re.findall(r"https?://", page) == ["http://"] * page.count('xmlns="http://www.w3.org/2000/svg"')
     assert "@import" not in page and "url(" not in page
 
 
-def test_svgs_are_well_formed_with_one_polyline_per_host(fleet: rep.Fleet) -> None:
-    plots = svgs(rep.render_html(fleet))
+def test_svgs_are_well_formed_with_one_polyline_per_host(fleet: rep_model.Fleet) -> None:
+    plots = svgs(rep_html.render_html(fleet))
     assert [p.get("id") for p in plots] == ["throughput-plot", "ttft-plot"]
     lines = plots[0].findall(f"{SVG_NS}polyline")
     assert sorted(p.get("data-host") or "" for p in lines) == HOSTS
@@ -287,8 +294,8 @@ def test_svgs_are_well_formed_with_one_polyline_per_host(fleet: rep.Fleet) -> No
     assert all(len(b.findall(f"{SVG_NS}rect")) == 1 for b in boxes)
 
 
-def test_flagged_host_is_marked_in_plots_and_table(fleet: rep.Fleet) -> None:
-    page = rep.render_html(fleet)
+def test_flagged_host_is_marked_in_plots_and_table(fleet: rep_model.Fleet) -> None:
+    page = rep_html.render_html(fleet)
     plots = svgs(page)
     flagged = {p.get("data-host"): p.get("data-flagged") for p in plots[0].findall(f"{SVG_NS}polyline")}
     assert flagged == {"spark-01": "false", "spark-02": "true", "spark-03": "false", "station-01": "false"}
@@ -300,14 +307,14 @@ def test_flagged_host_is_marked_in_plots_and_table(fleet: rep.Fleet) -> None:
     assert re.search(r'<tr class="flagged" data-flagged="true"><td class="nowrap">spark-02<br>', page)
 
 
-def test_log_axis_only_when_values_span_more_than_20x(fleet: rep.Fleet, tmp_path: Path) -> None:
-    assert "output tokens/s (log scale)" in rep.svg_throughput(fleet)  # 9.4 to 4,630 tok/s
+def test_log_axis_only_when_values_span_more_than_20x(fleet: rep_model.Fleet, tmp_path: Path) -> None:
+    assert "output tokens/s (log scale)" in rep_svg.svg_throughput(fleet)  # 9.4 to 4,630 tok/s
     files = []
     for h in ("spark-01", "spark-02"):
         r = fixture(h)
         r["load"] = r["load"][1:]  # c8 and c32 only: 63 to 265 tok/s
         files.append(write(tmp_path / h / "x.json", r))
-    linear = rep.svg_throughput(fleet_of(files, expected=[]))
+    linear = rep_svg.svg_throughput(fleet_of(files, expected=[]))
     assert "log scale" not in linear
     ET.fromstring(linear)  # noqa: S314 - our own output, parsed to prove it is well-formed
 
@@ -319,7 +326,7 @@ def test_everything_from_a_report_is_escaped(tmp_path: Path) -> None:
     r["failures"] = ["<img src=x onerror=alert(1)>"]
     r["ok"] = False
     f = fleet_of([write(tmp_path / "x.json", r)], expected=[])
-    page = rep.render_html(f)
+    page = rep_html.render_html(f)
     assert "<script>" not in page and "<img" not in page
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
     assert "&lt;img src=x onerror=alert(1)&gt;" in page
@@ -330,7 +337,7 @@ def test_everything_from_a_report_is_escaped(tmp_path: Path) -> None:
 
 def test_plots_without_data_say_so(tmp_path: Path) -> None:
     f = fleet_of([], expected=[{"host": "a", "service": "s", "error": "down"}])
-    page = rep.render_html(f)
+    page = rep_html.render_html(f)
     plots = svgs(page)
     assert "no load data" in ET.tostring(plots[0], encoding="unicode")
     assert "no TTFT samples" in ET.tostring(plots[1], encoding="unicode")
@@ -341,7 +348,7 @@ def test_plots_without_data_say_so(tmp_path: Path) -> None:
     [([5.0], 5.0, []), ([1.0, 2.0, 3.0, 4.0, 100.0], 3.0, [100.0]), ([10.0, 10.0, 10.0, 10.0], 10.0, [])],
 )
 def test_box_stats(samples: list[float], median: float, outliers: list[float]) -> None:
-    st = rep._box_stats(samples)
+    st = rep_svg._box_stats(samples)
     assert st["median"] == median
     assert st["outliers"] == outliers
     assert st["lo"] <= st["q1"] <= st["median"] <= st["q3"] <= st["hi"]
@@ -351,7 +358,7 @@ def test_box_stats(samples: list[float], median: float, outliers: list[float]) -
     ("value", "top", "step"), [(0, 1.0, 0.2), (4630, 5000, 1000), (93.2, 100, 20), (12, 12.5, 2.5), (0.7, 0.8, 0.2)]
 )
 def test_nice_max(value: float, top: float, step: float) -> None:
-    got_top, got_step = rep._nice_max(value)
+    got_top, got_step = rep_svg._nice_max(value)
     assert (got_top, got_step) == (pytest.approx(top), pytest.approx(step))
 
 
@@ -371,13 +378,13 @@ def generate(tmp_path: Path, check_mode: bool = False, **kw: Any) -> dict[str, A
         "check_mode": check_mode,
     }
     args.update(kw)
-    return rep.generate(**args)
+    return rep_write.generate(**args)
 
 
 def test_check_mode_writes_nothing(tmp_path: Path) -> None:
     result = generate(tmp_path, check_mode=True)
     assert result["changed"] is True
-    assert sorted(Path(p).name for p in result["written"]) == sorted(rep.OUTPUT_FILES)
+    assert sorted(Path(p).name for p in result["written"]) == sorted(rep_model.OUTPUT_FILES)
     assert list(tmp_path.iterdir()) == []
     assert result["markdown_lines"][0] == "# sparkfleet fleet report (run1)"
 
@@ -385,12 +392,12 @@ def test_check_mode_writes_nothing(tmp_path: Path) -> None:
 def test_writes_three_files_and_latest_link_then_is_idempotent(tmp_path: Path) -> None:
     first = generate(tmp_path)
     assert first["changed"] is True
-    for name in rep.OUTPUT_FILES:
+    for name in rep_model.OUTPUT_FILES:
         assert (tmp_path / "run1" / name).is_file()
     assert (tmp_path / "latest").is_symlink()
     assert (tmp_path / "latest" / "fleet-report.md").read_text() == first["markdown"]
     data = json.loads((tmp_path / "run1" / "fleet-report.json").read_text())
-    assert data["schema"] == rep.FLEET_SCHEMA
+    assert data["schema"] == contracts.FLEET_SCHEMA
     assert (data["passed"], data["failed"], data["slow_hosts"]) == (3, 1, ["spark-02"])
     second = generate(tmp_path)
     assert second["changed"] is False
@@ -411,25 +418,25 @@ def test_report_dir_as_input_ignores_its_own_outputs(tmp_path: Path) -> None:
 
 def test_latest_must_not_clobber_a_real_directory(tmp_path: Path) -> None:
     (tmp_path / "latest").mkdir()
-    with pytest.raises(rep.ReportError, match="is not a symlink"):
+    with pytest.raises(rep_model.ReportError, match="is not a symlink"):
         generate(tmp_path)
 
 
 @pytest.mark.parametrize("margin", [-0.1, 1.0, 5])
 def test_bad_margin_is_refused_before_anything_is_written(tmp_path: Path, margin: float) -> None:
-    with pytest.raises(rep.ReportError, match="slow_margin must be"):
+    with pytest.raises(rep_model.ReportError, match="slow_margin must be"):
         generate(tmp_path, slow_margin=margin)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_expected_entries_need_host_and_service(tmp_path: Path) -> None:
-    with pytest.raises(rep.ReportError, match=re.escape("expected[1] must be a dict with 'host' and 'service'")):
+    with pytest.raises(rep_model.ReportError, match=re.escape("expected[1] must be a dict with 'host' and 'service'")):
         generate(tmp_path, expected=[EXPECTED[0], {"host": "x"}])
 
 
 def test_written_files_are_not_world_writable(tmp_path: Path) -> None:
     generate(tmp_path)
-    for name in rep.OUTPUT_FILES:
+    for name in rep_model.OUTPUT_FILES:
         assert (tmp_path / "run1" / name).stat().st_mode & 0o777 == 0o644
 
 
@@ -438,7 +445,7 @@ def test_not_run_rows_are_neither_passes_nor_failures() -> None:
     assert [r.status for r in f.rows] == ["NOT RUN"]
     assert f.failures == []
     assert f.flags == ["a/s: not run: under --check no load is generated"]
-    data = rep.summary(f)
+    data = rep_model.summary(f)
     assert (data["passed"], data["failed"], data["not_run"], data["failed_hosts"]) == (0, 0, 1, [])
-    assert "0 of 1 services passed, 1 not run." in rep.render_markdown(f)
-    assert '<span class="badge notrun">NOT RUN</span>' in rep.render_html(f)
+    assert "0 of 1 services passed, 1 not run." in rep_md.render_markdown(f)
+    assert '<span class="badge notrun">NOT RUN</span>' in rep_html.render_html(f)

@@ -15,8 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import bench_schema, bench_stats
-from .bench_http import BenchHTTPError, HTTPClient, StreamInfo
+from . import schema as bench_schema
+from . import stats as bench_stats
+from .http_client import BenchHTTPError, HTTPClient, StreamInfo
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"

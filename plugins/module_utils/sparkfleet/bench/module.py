@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bench import BenchConfig, run_benchmark, write_report
+from .run import BenchConfig, run_benchmark, write_report
 
 _PASSTHROUGH = (
     "base_url",

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from . import bench_checks, bench_schema, bench_thresholds
-from .bench_checks import Context, Settings, entry
-from .bench_http import HTTPClient
-from .files import write_atomic
+from ..contracts import BENCHMARK_SCHEMA
+from ..files import write_atomic
+from . import checks as bench_checks
+from . import schema as bench_schema
+from . import thresholds as bench_thresholds
+from .checks import Context, Settings, entry
+from .http_client import HTTPClient
 
-SCHEMA = "sparkfleet.benchmark/v1"
+SCHEMA = BENCHMARK_SCHEMA
 CHECKS = ("readiness", "chat", "json_schema", "multi_turn", "load")
 ENGINES = ("sglang", "nim", "vllm", "openai")
 

@@ -1,0 +1,97 @@
+"""Writing the fleet report: the three output files, the latest link, and the module's whole job."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..files import write_atomic
+from .html_page import render_html
+from .markdown import render_markdown
+from .model import OUTPUT_FILES, ReportError, build_fleet, find_report_files, summary
+
+# --------------------------------------------------------------------------------------------- writing
+
+
+def write_outputs(dest: Path, contents: dict[str, str], check_mode: bool) -> list[str]:
+    """Write each file whose content differs; returns the paths that were (or, in check mode, would be) written."""
+    changed: list[str] = []
+    for name, text in contents.items():
+        path = dest / name
+        try:
+            current = path.read_text(encoding="utf-8")
+        except OSError:
+            current = None
+        if current == text:
+            continue
+        changed.append(str(path))
+        if not check_mode:
+            dest.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, text)
+    return changed
+
+
+def point_latest(link: Path, target: Path, check_mode: bool) -> bool:
+    """Make ``link`` a relative symlink to ``target`` (the run directory). Returns whether it changed."""
+    rel = os.path.relpath(target, link.parent)
+    if link.is_symlink() and os.readlink(link) == rel:
+        return False
+    if link.exists() and not link.is_symlink():
+        raise ReportError(f"{link} exists and is not a symlink: move it away, it is where the latest report points")
+    if not check_mode:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.parent / f".{link.name}.tmp"
+        if tmp.is_symlink():
+            tmp.unlink()
+        os.symlink(rel, tmp)
+        os.replace(tmp, link)
+    return True
+
+
+def generate(
+    *,
+    inputs: list[str],
+    dest: str,
+    expected: list[dict[str, Any]],
+    profiles: dict[str, Any],
+    slow_margin: float,
+    run_id: str,
+    generated_at: str,
+    latest_link: str | None,
+    check_mode: bool,
+) -> dict[str, Any]:
+    """Everything the module does; returns the module result (raises ReportError on bad input)."""
+    if not 0.0 <= slow_margin < 1.0:
+        raise ReportError(f"slow_margin must be at least 0 and below 1 (a fraction, 0.2 = 20%), got {slow_margin}")
+    for i, m in enumerate(expected):
+        if not isinstance(m, dict) or not m.get("host") or not m.get("service"):
+            raise ReportError(f"expected[{i}] must be a dict with 'host' and 'service'")
+    files = find_report_files(inputs)
+    fleet = build_fleet(
+        files, expected, profiles=profiles, slow_margin=slow_margin, run_id=run_id, generated_at=generated_at
+    )
+    md_lines = render_markdown(fleet)
+    data = summary(fleet)
+    contents = {
+        "fleet-report.md": "\n".join(md_lines) + "\n",
+        "fleet-report.html": render_html(fleet),
+        "fleet-report.json": json.dumps(data, indent=2, sort_keys=True) + "\n",
+    }
+    dest_path = Path(dest)
+    written = write_outputs(dest_path, contents, check_mode)
+    latest_changed = False
+    if latest_link:
+        latest_changed = point_latest(Path(latest_link), dest_path, check_mode)
+    return {
+        "changed": bool(written) or latest_changed,
+        "markdown": contents["fleet-report.md"],
+        "markdown_lines": md_lines,
+        "files": [str(dest_path / n) for n in OUTPUT_FILES],
+        "written": written,
+        "inputs": [str(p) for p in files],
+        "summary": {k: v for k, v in data.items() if k != "rows"},
+        "rows": data["rows"],
+        "warnings": fleet.warnings,
+    }
