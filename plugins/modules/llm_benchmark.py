@@ -21,6 +21,8 @@ description:
   - Each threshold in O(thresholds) becomes its own pass/fail entry. A failing server never makes the
     module error out by itself; with O(fail_on_threshold) the task fails when the report is not C(ok).
   - Standard library only on the target (its own asyncio HTTP/1.1 client), so it runs with the system Python.
+  - C(https://) servers are verified against the system's CAs or O(ca_path), optionally with a client
+    certificate; proxies follow the usual environment variables (O(use_proxy)).
 version_added: "0.1.0"
 author: sparkfleet contributors
 options:
@@ -125,8 +127,44 @@ options:
     type: float
     default: 300
   api_key:
-    description: Bearer token for servers that want one; never logged or written to the report.
+    description:
+      - Bearer token for servers that want one (sent as the C(Authorization) header); never logged, replaced by
+        C(********) wherever a server echoes it into a message or the report.
+      - A value with a CR, LF or other control character (a key read from a file with its newline) is refused
+        before any request; strip it (C(| trim)).
     type: str
+  ca_path:
+    description: PEM file of the CA certificate(s) that sign an C(https://) server's certificate (a lab's private CA,
+      for example the one of the TLS proxy in front of NIM). Unset means the system's CAs.
+    type: path
+  client_cert:
+    description: PEM client certificate for servers or TLS proxies that ask for one (mutual TLS); it may hold
+      the private key too.
+    type: path
+  client_key:
+    description: PEM private key of O(client_cert) when it is in its own file.
+    type: path
+  validate_certs:
+    description:
+      - Verify an C(https://) server's certificate and host name. V(false) is the explicit insecure switch;
+        the report then says so (C(network.tls.insecure) and a C(warnings) entry).
+    type: bool
+    default: true
+  use_proxy:
+    description:
+      - Use the proxy that C(http_proxy), C(https_proxy), C(all_proxy) (either case) and C(no_proxy) name
+        for O(base_url), the same rule as the serving health gate (module_utils C(sparkfleet.netenv)).
+        Loopback addresses are never proxied. V(false) always connects directly.
+    type: bool
+    default: true
+  transient_retries:
+    description:
+      - How many times the chat and json_schema checks retry a request that got a transient server error
+        (HTTP 429, 500, 502, 503, 504, or a stream cut mid-way), with a back-off of 0.5 s, 1 s, 2 s...
+      - Every retry is in the check's C(details.transient_errors) and the report's C(warnings); load requests
+        are never retried (their errors are the error rate).
+    type: int
+    default: 3
   seed:
     description: Seed of the random prompts and arrivals.
     type: int
@@ -185,8 +223,9 @@ report:
   description:
     - The C(sparkfleet.benchmark/v1) report, also written to O(report_path).
     - Top level C(schema), C(host), C(service), C(engine), C(base_url), C(model), C(profile), C(started_at),
-      C(duration_s), C(ok), C(validator) (C(jsonschema) or C(builtin)), C(checks), C(load), C(multi_turn),
-      C(thresholds), C(failures).
+      C(duration_s), C(ok), C(validator) (C(jsonschema) or C(builtin)), C(settings), C(network) (C(proxy)
+      without its password, C(tls) with C(verify) and C(insecure), C(api_key) true when one was sent),
+      C(warnings), C(checks), C(load), C(multi_turn), C(thresholds), C(failures).
     - C(checks) items have C(name), C(status) (pass, fail, skip, not_reported), C(message), C(details).
     - C(load) items (one per level) have C(concurrency), C(request_rate), C(num_requests), C(completed), C(errors),
       C(duration_s), C(request_throughput), C(output_throughput), C(total_throughput), C(ttft_ms), C(itl_ms),
@@ -236,6 +275,12 @@ def main() -> None:
         timeout_s=dict(type="float", default=120.0),
         ready_timeout_s=dict(type="float", default=300.0),
         api_key=dict(type="str", no_log=True),
+        ca_path=dict(type="path"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path"),
+        validate_certs=dict(type="bool", default=True),
+        use_proxy=dict(type="bool", default=True),
+        transient_retries=dict(type="int", default=3),
         seed=dict(type="int", default=0),
         report_path=dict(type="path"),
         fail_on_threshold=dict(type="bool", default=True),

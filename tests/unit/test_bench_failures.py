@@ -120,6 +120,9 @@ class FakeHandler(socketserver.BaseRequestHandler):
             sock.sendall(_chunk(events[0]) + _chunk(b"this is not an event\n\n"))
             sock.sendall(_chunk(_event({"usage": USAGE})) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             return True
+        if mode == "notsse":
+            sock.sendall(_chunk(json.dumps(_delta("a")).encode() + b"\n\n") + b"0\r\n\r\n")
+            return True
         if mode == "badjson":
             sock.sendall(_chunk(events[0]) + _chunk(b"data: {not json\n\n") + b"0\r\n\r\n")
             return True
@@ -266,10 +269,18 @@ def test_stream_cut_midway_keeps_partial_results(fake: FakeServer) -> None:
 
 
 @pytest.mark.parametrize("fake", ["malformed"], indirect=True)
-def test_malformed_sse(fake: FakeServer) -> None:
+def test_a_line_that_is_no_sse_field_is_ignored(fake: FakeServer) -> None:
+    # The SSE specification says to ignore unknown fields: the stream still counts.
     report = run_benchmark(_cfg(fake.url, checks=["chat"]))
+    assert _checks(report)["chat"]["status"] == "pass", report["failures"]
+
+
+@pytest.mark.parametrize("fake", ["notsse"], indirect=True)
+def test_a_stream_of_no_sse_at_all_fails_and_says_what_was_ignored(fake: FakeServer) -> None:
+    report = run_benchmark(_cfg(fake.url, checks=["chat"], transient_retries=0))
     message = _checks(report)["chat"]["message"]
-    assert "malformed SSE line" in message and "this is not an event" in message
+    assert "stream ended without [DONE] or a finish_reason after 0 content chunks" in message
+    assert "lines that are not SSE data were ignored" in message and '{"choices"' in message
 
 
 @pytest.mark.parametrize("fake", ["badjson"], indirect=True)

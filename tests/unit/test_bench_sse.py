@@ -33,7 +33,7 @@ def _feed_all(parser: SSEParser, pieces: list[bytes]) -> list[bytes]:
 def test_whole_stream_in_one_feed() -> None:
     parser = SSEParser()
     assert _feed_all(parser, [STREAM]) == EXPECTED
-    assert parser.malformed == 0
+    assert parser.ignored == 0
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 7, 13, 64])
@@ -72,9 +72,25 @@ def test_flush_returns_an_unterminated_last_event() -> None:
     assert parser.flush() == []
 
 
-def test_malformed_lines_are_counted() -> None:
+def test_unknown_fields_are_ignored_and_counted() -> None:
+    # The SSE specification: a field other than data/event/id/retry is ignored, not an error.
     parser = SSEParser()
-    events = parser.feed(b'data: ok\n\nthis is not sse\n\n{"json": 1}\n\n')
-    assert events == [b"ok"]
-    assert parser.malformed == 2
-    assert parser.last_malformed == b'{"json": 1}'
+    events = parser.feed(b'data: ok\n\nthis is not sse\n\n{"json": 1}\n\nfoo: bar\ndata: two\n\n')
+    assert events == [b"ok", b"two"]
+    assert parser.ignored == 3
+    assert parser.last_ignored == b"foo: bar"
+
+
+@pytest.mark.parametrize("split", [0, 1, 2, 3, 4, 9])
+def test_a_utf8_bom_at_the_start_is_dropped_even_when_split(split: int) -> None:
+    raw = b"\xef\xbb\xbfdata: one\n\ndata: two\n\n"
+    parser = SSEParser()
+    assert parser.feed(raw[:split]) + parser.feed(raw[split:]) == [b"one", b"two"]
+    assert parser.ignored == 0
+
+
+def test_only_the_first_bom_is_dropped() -> None:
+    parser = SSEParser()
+    assert parser.feed(b"\xef\xbb\xbfdata: a\n\n") == [b"a"]
+    assert parser.feed(b"\xef\xbb\xbfdata: b\n\n") == []  # a BOM later is part of a field name: ignored
+    assert parser.ignored == 1

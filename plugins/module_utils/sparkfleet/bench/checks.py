@@ -1,8 +1,10 @@
 """The benchmark checks: readiness, chat, json_schema, multi_turn (+ prefix cache) and the load sweep.
 
 Each check returns a ``{"name", "status", "message", "details"}`` entry and never raises for a
-server's misbehaviour: a refused connection, an HTTP error, a cut or malformed stream or a
-timeout becomes a failed entry whose details keep what was measured before the failure.
+server's misbehaviour: a refused connection, an HTTP error, a cut or malformed stream, JSON of the
+wrong shape or a timeout becomes a failed entry whose details keep what was measured before the
+failure. The functional single-request checks (chat, json_schema) retry a transient server error
+(HTTP 429/500/502/503/504, a cut stream) up to ``transient_retries`` times and report every retry.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import itertools
 import json
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import schema as bench_schema
 from . import stats as bench_stats
@@ -28,6 +31,8 @@ HEALTH_PATHS: dict[str, list[str]] = {
     "openai": ["/health"],
 }
 TTFT_SAMPLE_CAP = 2000
+TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
+_T = TypeVar("_T")
 # Common English words: about one token each in the large tokenizers of served models.
 _WORDS = (  # noqa: SIM905 - a word list reads better as text
     "the time people year way day man thing woman life child world school state family student group "
@@ -63,10 +68,84 @@ class Settings:
     ready_timeout_s: float = 300.0
     ready_interval_s: float = 2.0
     seed: int = 0
+    transient_retries: int = 3
+    retry_backoff_s: float = 0.5
 
 
 def entry(name: str, status: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"name": name, "status": status, "message": message, "details": details or {}}
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """value when it is a JSON object, else an empty dict (for optional fields of a reply)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_int(value: Any) -> int | None:
+    """value when it is a JSON integer (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 120 else text[:120] + "..."
+
+
+def first_choice(body: Any, what: str) -> dict[str, Any]:
+    """body["choices"][0] of a chat completion (or chunk) as a dict; BenchHTTPError(protocol) when the
+    JSON has another shape, so a wrong-shaped reply fails the check instead of raising inside it."""
+    if not isinstance(body, dict):
+        raise BenchHTTPError("protocol", f"{what} is not a JSON object: {_short(body)}")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise BenchHTTPError("protocol", f"{what} without choices: {_short(body)}")
+    choice = choices[0]
+    if not isinstance(choice, dict):
+        raise BenchHTTPError("protocol", f"{what}: choices[0] is not a JSON object: {_short(choice)}")
+    for key in ("message", "delta"):
+        if choice.get(key) is not None and not isinstance(choice[key], dict):
+            raise BenchHTTPError("protocol", f"{what}: choices[0].{key} is not a JSON object: {_short(choice[key])}")
+    return choice
+
+
+def usage_of(body: dict[str, Any], what: str) -> dict[str, Any] | None:
+    """body["usage"] as a dict, None when absent; BenchHTTPError(protocol) when it is not an object."""
+    usage = body.get("usage")
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        raise BenchHTTPError("protocol", f"{what}: usage is not a JSON object: {_short(usage)}")
+    return usage
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A server error worth one more try: HTTP 429/500/502/503/504 or a stream cut mid-way."""
+    if not isinstance(exc, BenchHTTPError):
+        return False
+    return exc.kind == "stream_cut" or (exc.kind == "status" and exc.status in TRANSIENT_STATUS)
+
+
+async def retrying(ctx: Context, attempt: Callable[[], Awaitable[_T]], transient: list[str]) -> _T:
+    """Run attempt(); on a transient server error retry up to transient_retries times (back-off 0.5 s,
+    1 s, 2 s...), appending each error to transient. The last error, or any other, is raised."""
+    retries = max(ctx.s.transient_retries, 0)
+    for number in range(retries + 1):
+        try:
+            return await attempt()
+        except BenchHTTPError as exc:
+            if number >= retries or not is_transient(exc):
+                raise
+            transient.append(f"attempt {number + 1}: {exc}"[:400])
+            await asyncio.sleep(ctx.s.retry_backoff_s * 2**number)
+    raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+def _retry_note(transient: list[str], failed: bool = False) -> str:
+    if not transient:
+        return ""
+    if failed:
+        return f" ({len(transient)} earlier attempt(s) failed too, first: {transient[0]})"
+    return f" (after {len(transient)} transient server error(s), retried; first: {transient[0]})"
 
 
 def _error_text(exc: BaseException, timeout_s: float) -> str:
@@ -128,9 +207,9 @@ class Context:
                 resp.status,
             )
         body = resp.json()
-        if not isinstance(body, dict) or not body.get("choices"):
-            raise BenchHTTPError("protocol", f"chat completion without choices: {resp.body[:300]!r}")
-        return body
+        first_choice(body, "chat completion")
+        usage_of(body, "chat completion")
+        return dict(body)
 
     async def calibrate(self) -> None:
         """Measure prompt tokens per word with the server's own count (two 1-token requests)."""
@@ -192,6 +271,8 @@ async def stream_chat(ctx: Context, payload: dict[str, Any], rec: StreamRecord, 
             if data == b"[DONE]":
                 rec.done = True
                 continue
+            if not data:
+                continue  # an empty data field: a keep-alive, nothing to parse
             try:
                 obj = loads(data)
             except ValueError as exc:
@@ -202,24 +283,29 @@ async def stream_chat(ctx: Context, payload: dict[str, Any], rec: StreamRecord, 
                 raise BenchHTTPError("protocol", f"malformed SSE event: not a JSON object: {data[:120]!r}")
             choices = obj.get("choices")
             if choices:
-                choice = choices[0]
+                choice = first_choice(obj, "stream chunk")
                 delta = choice.get("delta") or {}
                 text = delta.get("content") or delta.get("reasoning_content")
-                if text:
+                if isinstance(text, str) and text:
                     times.append(now)
                     if keep_text:
                         rec.text.append(text)
                 if choice.get("finish_reason"):
-                    rec.finish_reason = choice["finish_reason"]
+                    rec.finish_reason = str(choice["finish_reason"])
             elif "error" in obj:
                 raise BenchHTTPError("status", f"error event in the stream: {json.dumps(obj['error'])[:300]}")
-            usage = obj.get("usage")
+            usage = usage_of(obj, "stream chunk")
             if usage:
                 rec.usage = usage
     if not rec.done and rec.finish_reason is None:
+        ignored = (
+            f"; {info.ignored_lines} lines that are not SSE data were ignored, last: {info.last_ignored[:120]!r}"
+            if info.ignored_lines
+            else ""
+        )
         raise BenchHTTPError(
-            "stream_cut",
-            f"stream ended without [DONE] or a finish_reason after {len(times)} content chunks",
+            "protocol",
+            f"stream ended without [DONE] or a finish_reason after {len(times)} content chunks{ignored}",
         )
 
 
@@ -279,7 +365,9 @@ async def check_readiness(ctx: Context) -> dict[str, Any]:
                 for item in data if isinstance(data, list) else []:
                     if isinstance(item, dict) and item.get("id"):
                         models.append(str(item["id"]))
-                        models.extend(str(a) for a in item.get("aliases") or [] if a != item["id"])
+                        aliases = item.get("aliases")
+                        if isinstance(aliases, list):
+                            models.extend(str(a) for a in aliases if a != item["id"])
                 break
             last = f"GET {ctx.client.url(MODELS_PATH)}: HTTP {resp.status}"
         except (BenchHTTPError, OSError, asyncio.TimeoutError) as exc:
@@ -314,31 +402,47 @@ async def check_chat(ctx: Context) -> dict[str, Any]:
     messages = [{"role": "user", "content": "Name three colours of the rainbow."}]
     details: dict[str, Any] = {}
     problems: list[str] = []
+    transient: list[str] = []
     start = time.perf_counter()
+
+    async def plain() -> dict[str, Any]:
+        nonlocal start
+        start = time.perf_counter()
+        return await ctx.chat(messages, 32)
+
     try:
-        body = await ctx.chat(messages, 32)
-        msg = body["choices"][0].get("message") or {}
-        usage = body.get("usage") or {}
+        body = await retrying(ctx, plain, transient)
+        choice = first_choice(body, "chat completion")
+        msg = as_dict(choice.get("message"))
+        usage = as_dict(body.get("usage"))
+        content = msg.get("content")
         details["non_streaming"] = {
             "latency_ms": round((time.perf_counter() - start) * 1000, 2),
             "model": body.get("model"),
-            "finish_reason": body["choices"][0].get("finish_reason"),
-            "content_chars": len(msg.get("content") or ""),
+            "finish_reason": choice.get("finish_reason"),
+            "content_chars": len(content) if isinstance(content, str) else 0,
             "usage": usage,
         }
-        if not isinstance(msg.get("content"), str) and not msg.get("reasoning_content"):
+        if not isinstance(content, str) and not msg.get("reasoning_content"):
             problems.append("non-streaming: the reply has no message content")
-        if not usage.get("completion_tokens"):
+        if not as_int(usage.get("completion_tokens")):
             problems.append("non-streaming: usage.completion_tokens missing or zero")
     except (BenchHTTPError, OSError, asyncio.TimeoutError) as exc:
-        problems.append(f"non-streaming: {_error_text(exc, s.timeout_s)}")
-    rec = StreamRecord(scheduled=time.perf_counter())
-    rec.sent = rec.scheduled
-    try:
+        problems.append(f"non-streaming: {_error_text(exc, s.timeout_s)}{_retry_note(transient, failed=True)}")
+    plain_retries = len(transient)
+    rec = StreamRecord()
+
+    async def streamed() -> None:
+        nonlocal rec
+        rec = StreamRecord(scheduled=time.perf_counter())
+        rec.sent = rec.scheduled
         await asyncio.wait_for(stream_chat(ctx, ctx.chat_payload(messages, 32, stream=True), rec), s.timeout_s)
+
+    try:
+        await retrying(ctx, streamed, transient)
     except (BenchHTTPError, OSError, asyncio.TimeoutError) as exc:
         rec.error = _error_text(exc, s.timeout_s)
-        problems.append(f"streaming: {rec.error}")
+        problems.append(f"streaming: {rec.error}{_retry_note(transient[plain_retries:], failed=True)}")
     rec.end = time.perf_counter()
     details["streaming"] = {
         "content_chunks": len(rec.chunk_times),
@@ -348,6 +452,8 @@ async def check_chat(ctx: Context) -> dict[str, Any]:
         "ttft_ms": round((rec.chunk_times[0] - rec.scheduled) * 1000, 2) if rec.chunk_times else None,
         "latency_ms": round((rec.end - rec.scheduled) * 1000, 2),
     }
+    if transient:
+        details["transient_errors"] = transient
     if rec.error is None:
         if not rec.chunk_times:
             problems.append("streaming: no content chunk arrived")
@@ -358,7 +464,8 @@ async def check_chat(ctx: Context) -> dict[str, Any]:
     return entry(
         "chat",
         "pass",
-        f"non-streaming and streaming replies complete ({len(rec.chunk_times)} content chunks, usage reported)",
+        f"non-streaming and streaming replies complete ({len(rec.chunk_times)} content chunks, usage reported)"
+        f"{_retry_note(transient)}",
         details,
     )
 
@@ -376,17 +483,31 @@ async def check_json_schema(ctx: Context) -> dict[str, Any]:
     payload.pop("ignore_eos", None)
     payload["response_format"] = {"type": "json_schema", "json_schema": {"name": "sparkfleet_check", "schema": schema}}
     details: dict[str, Any] = {"validator": bench_schema.VALIDATOR, "schema": schema}
-    try:
+    transient: list[str] = []
+
+    async def attempt() -> dict[str, Any]:
         resp = await asyncio.wait_for(ctx.client.request("POST", CHAT_PATH, payload), s.timeout_s)
         if resp.status != 200:
+            text = resp.body[:300].decode("utf-8", "replace")
             raise BenchHTTPError(
-                "status", f"HTTP {resp.status} from POST {ctx.client.url(CHAT_PATH)}: {resp.body[:300]!r}", resp.status
+                "status", f"HTTP {resp.status} from POST {ctx.client.url(CHAT_PATH)}: {text}", resp.status
             )
-        body = resp.json()
-        choice = body["choices"][0]
-    except (BenchHTTPError, OSError, asyncio.TimeoutError, KeyError, IndexError, TypeError) as exc:
-        return entry("json_schema", "fail", _error_text(exc, s.timeout_s), details)
-    content = (choice.get("message") or {}).get("content") or ""
+        return first_choice(resp.json(), "chat completion")
+
+    try:
+        choice = await retrying(ctx, attempt, transient)
+    except (BenchHTTPError, OSError, asyncio.TimeoutError) as exc:
+        if transient:
+            details["transient_errors"] = transient
+        return entry(
+            "json_schema", "fail", _error_text(exc, s.timeout_s) + _retry_note(transient, failed=True), details
+        )
+    details["attempts"] = len(transient) + 1
+    if transient:
+        details["transient_errors"] = transient
+    content = as_dict(choice.get("message")).get("content") or ""
+    if not isinstance(content, str):
+        return entry("json_schema", "fail", f"the reply's message content is not text: {_short(content)}", details)
     details["reply"] = content[:500]
     details["finish_reason"] = choice.get("finish_reason")
     try:
@@ -401,8 +522,18 @@ async def check_json_schema(ctx: Context) -> dict[str, Any]:
     errors = bench_schema.validate(value, schema)
     details["errors"] = errors[:20]
     if errors:
-        return entry("json_schema", "fail", f"the reply does not match the schema: {'; '.join(errors[:3])}", details)
-    return entry("json_schema", "pass", f"the reply parses and matches the schema ({bench_schema.VALIDATOR})", details)
+        return entry(
+            "json_schema",
+            "fail",
+            f"the reply does not match the schema: {'; '.join(errors[:3])}{_retry_note(transient)}",
+            details,
+        )
+    return entry(
+        "json_schema",
+        "pass",
+        f"the reply parses and matches the schema ({bench_schema.VALIDATOR}){_retry_note(transient)}",
+        details,
+    )
 
 
 # --- multi_turn --------------------------------------------------------------------------------
@@ -412,9 +543,9 @@ def _cached(usage: dict[str, Any] | None) -> int | None:
     if not usage:
         return None
     detail = usage.get("prompt_tokens_details")
-    if not isinstance(detail, dict) or not isinstance(detail.get("cached_tokens"), int):
+    if not isinstance(detail, dict):
         return None
-    return int(detail["cached_tokens"])
+    return as_int(detail.get("cached_tokens"))
 
 
 async def check_multi_turn(ctx: Context) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -441,14 +572,15 @@ async def check_multi_turn(ctx: Context) -> tuple[list[dict[str, Any]], dict[str
                 errors.append(f"conversation {index} turn {turn + 1}: {_error_text(exc, s.timeout_s)}")
                 return
             latencies[turn].append((time.perf_counter() - start) * 1000)
-            usage = body.get("usage") or {}
-            if isinstance(usage.get("prompt_tokens"), int):
-                prompt_tokens[turn].append(usage["prompt_tokens"])
+            usage = as_dict(body.get("usage"))
+            tokens = as_int(usage.get("prompt_tokens"))
+            if tokens is not None:
+                prompt_tokens[turn].append(tokens)
             hit = _cached(usage)
             if hit is not None:
                 cached[turn].append(hit)
-            reply = (body["choices"][0].get("message") or {}).get("content") or ""
-            history.append({"role": "assistant", "content": reply or "."})
+            reply = as_dict(first_choice(body, "chat completion").get("message")).get("content")
+            history.append({"role": "assistant", "content": reply if isinstance(reply, str) and reply else "."})
 
     await asyncio.gather(*(conversation(i) for i in range(n_conv)))
     per_turn = []
@@ -549,8 +681,8 @@ async def _shared_prefix_run(ctx: Context, errors: list[str]) -> tuple[dict[str,
         if isinstance(res, BaseException):
             errors.append(f"shared prefix: {_error_text(res, s.timeout_s)}")
             continue
-        usage = res.get("usage") or {}
-        tokens = int(usage.get("prompt_tokens") or 0)
+        usage = as_dict(res.get("usage"))
+        tokens = as_int(usage.get("prompt_tokens")) or 0
         prompts += tokens
         hit = _cached(usage)
         if hit is not None:
@@ -647,14 +779,17 @@ def summarize_level(
         latency = r.end - r.scheduled
         e2e.append(latency * 1000)
         queue.append((r.sent - r.scheduled) * 1000)
-        if r.usage and isinstance(r.usage.get("completion_tokens"), int):
-            out = int(r.usage["completion_tokens"])
+        usage = as_dict(r.usage)
+        completion = as_int(usage.get("completion_tokens"))
+        if completion is not None:
+            out = completion
             sources.add("usage")
         else:
             out = len(r.chunk_times)
             sources.add("chunks")
-        if r.usage and isinstance(r.usage.get("prompt_tokens"), int):
-            in_total += int(r.usage["prompt_tokens"])
+        prompt = as_int(usage.get("prompt_tokens"))
+        if prompt is not None:
+            in_total += prompt
         out_total += out
         if latency > 0:
             per_user.append(out / latency)
@@ -687,6 +822,7 @@ def summarize_level(
         "mean_input_tokens": round(in_total / len(ok), 2) if ok else None,
         "mean_output_tokens": round(out_total / len(ok), 2) if ok else None,
         "token_source": "+".join(sorted(sources)) or None,
+        "without_content": sum(1 for r in ok if not r.chunk_times),
         "ttft_ms": bench_stats.summarize(ttft),
         "itl_ms": bench_stats.summarize(itl),
         "tpot_ms": bench_stats.summarize(tpot),
@@ -711,6 +847,12 @@ async def check_load(ctx: Context, error_budget: bool) -> tuple[dict[str, Any], 
         if row["completed"] == 0:
             first = row["error_samples"][0]["message"] if row["error_samples"] else "no request"
             problems.append(f"concurrency {row['concurrency']}: no request completed ({first})")
+        elif row["without_content"] == row["completed"]:
+            # Nothing to time: TTFT, ITL and TPOT would be empty and their thresholds meaningless.
+            problems.append(
+                f"concurrency {row['concurrency']}: none of the {row['completed']} completed requests streamed a "
+                "content chunk (delta.content or delta.reasoning_content), so TTFT and ITL cannot be measured"
+            )
         elif row["errors"] and not error_budget:
             problems.append(
                 f"concurrency {row['concurrency']}: {row['errors']} of {row['num_requests']} requests failed "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .run import BenchConfig, run_benchmark, write_report
+from .run import BenchConfig, redact, run_benchmark, write_report
 
 _PASSTHROUGH = (
     "base_url",
@@ -32,6 +32,12 @@ _PASSTHROUGH = (
     "ready_timeout_s",
     "api_key",
     "seed",
+    "transient_retries",
+    "ca_path",
+    "client_cert",
+    "client_key",
+    "validate_certs",
+    "use_proxy",
 )
 
 
@@ -43,10 +49,17 @@ def config_from_params(params: dict[str, Any]) -> BenchConfig:
 def run_module(module: Any) -> None:
     """Run the benchmark for an AnsibleModule and exit through it (fail_json or exit_json)."""
     params = module.params
+    secret = params.get("api_key")
     try:
         report = run_benchmark(config_from_params(params))
     except ValueError as exc:
-        module.fail_json(msg=f"llm_benchmark: bad parameters, nothing was sent: {exc}")
+        module.fail_json(msg=f"llm_benchmark: bad parameters, nothing was sent: {redact(str(exc), secret)}")
+        return
+    except Exception as exc:  # the module never raises: an unexpected error is a failed task with its reason
+        module.fail_json(
+            msg=f"llm_benchmark: the benchmark stopped on an unexpected error: {type(exc).__name__}: "
+            f"{redact(str(exc), secret)}"
+        )
         return
     written = False
     if params.get("report_path") and not module.check_mode:

@@ -11,14 +11,17 @@ import asyncio
 import json
 import os
 import socket
+import ssl
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from ..contracts import BENCHMARK_SCHEMA
 from ..files import write_atomic
+from ..netenv import check_header_value, proxy_for, redact_url, ssl_context
 from . import checks as bench_checks
 from . import schema as bench_schema
 from . import thresholds as bench_thresholds
@@ -41,6 +44,44 @@ class BenchConfig(Settings):
     checks: list[str] = field(default_factory=lambda: list(CHECKS))
     thresholds: dict[str, Any] | None = None
     api_key: str | None = None
+    ca_path: str | None = None
+    client_cert: str | None = None
+    client_key: str | None = None
+    validate_certs: bool = True
+    use_proxy: bool = True
+
+
+REDACTED = "********"
+
+
+def _headers(cfg: BenchConfig) -> dict[str, str] | None:
+    return {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else None
+
+
+def _tls(cfg: BenchConfig) -> ssl.SSLContext | None:
+    """The TLS context for an https:// base_url (ValueError naming a file that does not load)."""
+    if not cfg.base_url.startswith("https://"):
+        return None
+    return ssl_context(
+        ca_file=cfg.ca_path, cert_file=cfg.client_cert, key_file=cfg.client_key, insecure=not cfg.validate_certs
+    )
+
+
+def _proxy(cfg: BenchConfig, environ: Mapping[str, str] | None = None) -> str | None:
+    return proxy_for(cfg.base_url, os.environ if environ is None else environ) if cfg.use_proxy else None
+
+
+def redact(value: Any, secret: str | None) -> Any:
+    """value with every occurrence of secret (the API key) replaced, in every string at any depth."""
+    if not secret:
+        return value
+    if isinstance(value, str):
+        return value.replace(secret, REDACTED) if secret in value else value
+    if isinstance(value, dict):
+        return {k: redact(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v, secret) for v in value]
+    return value
 
 
 def validate_config(cfg: BenchConfig) -> list[str]:
@@ -87,6 +128,25 @@ def validate_config(cfg: BenchConfig) -> list[str]:
         problems.append(f"ready_timeout_s must be zero or more seconds, got {cfg.ready_timeout_s!r}")
     if cfg.json_schema is not None and not isinstance(cfg.json_schema, dict):
         problems.append("json_schema must be a JSON-schema dict (bound strings with maxLength, arrays with maxItems)")
+    if not isinstance(cfg.transient_retries, int) or cfg.transient_retries < 0:
+        problems.append(f"transient_retries must be zero or a positive integer, got {cfg.transient_retries!r}")
+    if cfg.api_key is not None:
+        try:
+            check_header_value("Authorization", cfg.api_key)
+        except ValueError as exc:
+            # Never echo the key itself.
+            problems.append(f"api_key cannot be sent: {exc}")
+    for name in ("ca_path", "client_cert", "client_key"):
+        path = getattr(cfg, name)
+        if path and not os.path.isfile(path):
+            problems.append(f"{name} {path} is not a readable file")
+    if cfg.client_key and not cfg.client_cert:
+        problems.append("client_key needs client_cert (the certificate the key belongs to)")
+    if not problems and cfg.base_url.startswith(("http://", "https://")):
+        try:
+            HTTPClient(cfg.base_url, _headers(cfg), tls=_tls(cfg), proxy=_proxy(cfg))
+        except ValueError as exc:
+            problems.append(str(exc))
     problems.extend(bench_thresholds.validate(cfg.thresholds, list(cfg.concurrency or [])))
     return problems
 
@@ -95,7 +155,16 @@ async def arun(cfg: BenchConfig) -> dict[str, Any]:
     """Run the selected checks and return the report (never raises for a server's misbehaviour)."""
     started = datetime.now(timezone.utc)
     t0 = time.monotonic()
-    headers = {"Authorization": f"Bearer {cfg.api_key}"} if cfg.api_key else None
+    headers = _headers(cfg)
+    tls = _tls(cfg)
+    proxy = _proxy(cfg)
+    https = cfg.base_url.startswith("https://")
+    warnings: list[str] = []
+    if https and not cfg.validate_certs:
+        warnings.append(
+            "TLS certificate verification was OFF (validate_certs: false / --insecure): "
+            "the server's identity was not checked"
+        )
     report: dict[str, Any] = {
         "schema": SCHEMA,
         "host": cfg.host or socket.gethostname(),
@@ -117,7 +186,23 @@ async def arun(cfg: BenchConfig) -> dict[str, Any]:
             "ignore_eos": cfg.ignore_eos,
             "request_rate": cfg.request_rate,
             "timeout_s": cfg.timeout_s,
+            "transient_retries": cfg.transient_retries,
         },
+        "network": {
+            "proxy": redact_url(proxy),
+            "tls": (
+                {
+                    "verify": cfg.validate_certs,
+                    "insecure": not cfg.validate_certs,
+                    "ca_path": cfg.ca_path,
+                    "client_cert": cfg.client_cert,
+                }
+                if https
+                else None
+            ),
+            "api_key": bool(cfg.api_key),
+        },
+        "warnings": warnings,
         "checks": [],
         "load": [],
         "multi_turn": None,
@@ -126,37 +211,58 @@ async def arun(cfg: BenchConfig) -> dict[str, Any]:
     }
     selected = [c for c in CHECKS if c in cfg.checks]
     error_budget = "max_error_rate" in (cfg.thresholds or {})
-    async with HTTPClient(cfg.base_url, headers) as client:
+    async with HTTPClient(cfg.base_url, headers, tls=tls, proxy=proxy) as client:
         ctx = Context(client, cfg)
         not_ready = ""
         for name in selected:
             if not_ready:
                 report["checks"].append(entry(name, "skip", f"skipped: {not_ready}"))
                 continue
-            if name == "readiness":
-                result = await bench_checks.check_readiness(ctx)
-                report["checks"].append(result)
-                if not result["details"].get("healthy", False):
-                    not_ready = "the server never became ready (see the readiness check)"
-            elif name == "chat":
-                report["checks"].append(await bench_checks.check_chat(ctx))
-            elif name == "json_schema":
-                report["checks"].append(await bench_checks.check_json_schema(ctx))
-            elif name == "multi_turn":
-                entries, section = await bench_checks.check_multi_turn(ctx)
-                report["checks"].extend(entries)
-                report["multi_turn"] = section
-            elif name == "load":
-                result, rows = await bench_checks.check_load(ctx, error_budget)
-                report["checks"].append(result)
-                report["load"] = rows
-    report["thresholds"] = bench_thresholds.evaluate(cfg.thresholds, report, selected)
+            try:
+                if name == "readiness":
+                    result = await bench_checks.check_readiness(ctx)
+                    report["checks"].append(result)
+                    if not result["details"].get("healthy", False):
+                        not_ready = "the server never became ready (see the readiness check)"
+                elif name == "chat":
+                    report["checks"].append(await bench_checks.check_chat(ctx))
+                elif name == "json_schema":
+                    report["checks"].append(await bench_checks.check_json_schema(ctx))
+                elif name == "multi_turn":
+                    entries, section = await bench_checks.check_multi_turn(ctx)
+                    report["checks"].extend(entries)
+                    report["multi_turn"] = section
+                elif name == "load":
+                    result, rows = await bench_checks.check_load(ctx, error_budget)
+                    report["checks"].append(result)
+                    report["load"] = rows
+            except Exception as exc:  # the report must survive any bug or surprise: it becomes a failed check
+                report["checks"].append(
+                    entry(name, "fail", f"the {name} check stopped on an unexpected error: {type(exc).__name__}: {exc}")
+                )
+    for check in report["checks"]:
+        retried = check["details"].get("transient_errors")
+        if retried and check["status"] == "pass":
+            warnings.append(f"{check['name']}: passed after {len(retried)} transient server error(s): {retried[0]}")
+    try:
+        report["thresholds"] = bench_thresholds.evaluate(cfg.thresholds, report, selected)
+    except Exception as exc:  # same promise for the threshold evaluation
+        report["thresholds"] = [
+            {
+                "name": "thresholds",
+                "limit": 0,
+                "measured": None,
+                "status": "fail",
+                "message": f"threshold evaluation stopped on an unexpected error: {type(exc).__name__}: {exc}",
+            }
+        ]
     report["failures"] = [f"{c['name']}: {c['message']}" for c in report["checks"] if c["status"] == "fail"] + [
         f"threshold {t['name']}: {t['message']}" for t in report["thresholds"] if t["status"] == "fail"
     ]
     report["ok"] = not report["failures"]
     report["duration_s"] = round(time.monotonic() - t0, 3)
-    return report
+    redacted: dict[str, Any] = redact(report, cfg.api_key)
+    return redacted
 
 
 def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
@@ -187,9 +293,12 @@ def format_summary(report: dict[str, Any]) -> str:
     lines = [
         f"sparkfleet-bench  {report['model']} at {report['base_url']} ({report['engine']}), "
         f"host {report['host']}, {report['duration_s']:.1f}s, validator {report['validator']}",
-        "",
-        f"{'check':<14}{'status':<14}message",
     ]
+    proxy = (report.get("network") or {}).get("proxy")
+    if proxy:
+        lines.append(f"through proxy {proxy}")
+    lines += [f"WARNING: {w}" for w in report.get("warnings") or []]
+    lines += ["", f"{'check':<14}{'status':<14}message"]
     for check in report["checks"]:
         lines.append(f"{check['name']:<14}{check['status']:<14}{check['message']}")
     if report["load"]:
@@ -272,6 +381,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--timeout-s", type=float, default=120.0, help="per-request timeout")
     parser.add_argument("--ready-timeout-s", type=float, default=300.0, help="readiness wait budget")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--transient-retries", type=int, default=3, help="retries of chat/json_schema on HTTP 429/5xx (default 3)"
+    )
+    parser.add_argument("--ca-path", default=None, help="PEM file of the CA(s) that sign the server's certificate")
+    parser.add_argument(
+        "--client-cert", default=None, help="PEM client certificate (with its key, or see --client-key)"
+    )
+    parser.add_argument("--client-key", default=None, help="PEM private key of --client-cert")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify the server's TLS certificate (the report says so)"
+    )
+    parser.add_argument(
+        "--no-proxy", action="store_true", help="ignore http_proxy/https_proxy/all_proxy (connect directly)"
+    )
     parser.add_argument("--json-out", default=None, help="write the JSON report here")
     return parser
 
@@ -311,12 +434,18 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout_s,
         ready_timeout_s=args.ready_timeout_s,
         seed=args.seed,
+        transient_retries=args.transient_retries,
         api_key=os.environ.get("SPARKFLEET_BENCH_API_KEY") or None,
+        ca_path=args.ca_path,
+        client_cert=args.client_cert,
+        client_key=args.client_key,
+        validate_certs=not args.insecure,
+        use_proxy=not args.no_proxy,
     )
     try:
         report = run_benchmark(cfg)
     except ValueError as exc:
-        print(f"sparkfleet-bench: {exc}", file=sys.stderr)
+        print(f"sparkfleet-bench: {redact(str(exc), cfg.api_key)}", file=sys.stderr)
         return 2
     if args.json_out:
         write_report(report, args.json_out)
