@@ -90,3 +90,77 @@ def test_bad_parameters_fail_before_any_request() -> None:
     assert "concurrency must be a list of positive integers" in out.result["msg"]
     assert "thresholds.max_p95_ttft_ms is not a known threshold" in out.result["msg"]
     assert "report" not in out.result
+
+
+def _argument_spec() -> dict[str, Any]:
+    """llm_benchmark's argument_spec, captured by running its main() with AnsibleModule replaced."""
+    import importlib
+
+    mod = importlib.import_module("llm_benchmark")
+    captured: dict[str, Any] = {}
+
+    class Capture:
+        def __init__(self, argument_spec: dict[str, Any], **_kw: Any) -> None:
+            captured.update(argument_spec)
+            raise Exited(False, {})
+
+    original = getattr(mod, "AnsibleModule")  # noqa: B009 - the module is imported by name, untyped
+    setattr(mod, "AnsibleModule", Capture)  # noqa: B010
+    try:
+        with pytest.raises(Exited):
+            mod.main()
+    finally:
+        setattr(mod, "AnsibleModule", original)  # noqa: B010
+    return captured
+
+
+def test_documentation_matches_the_argument_spec() -> None:
+    import importlib
+
+    import yaml
+
+    doc = yaml.safe_load(importlib.import_module("llm_benchmark").DOCUMENTATION)["options"]
+    spec = _argument_spec()
+    assert set(doc) == set(spec)
+    for name, option in spec.items():
+        documented = doc[name]
+        assert documented.get("type") == option.get("type"), name
+        assert documented.get("default") == option.get("default"), name
+        assert documented.get("choices") == option.get("choices"), name
+        assert documented.get("elements") == option.get("elements"), name
+        assert bool(documented.get("required")) == bool(option.get("required")), name
+    assert spec["api_key"].get("no_log") is True
+    for name in ("ca_path", "client_cert", "client_key"):
+        assert spec[name]["type"] == "path"
+    assert spec["validate_certs"] == {"type": "bool", "default": True}
+    assert spec["use_proxy"] == {"type": "bool", "default": True}
+    assert spec["transient_retries"] == {"type": "int", "default": 3}
+
+
+def test_the_module_never_raises_on_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ansible.module_utils.sparkfleet.bench import module as bench_module
+
+    def boom(_cfg: Any) -> dict[str, Any]:
+        raise RuntimeError("surprise with sk-secret inside")
+
+    monkeypatch.setattr(bench_module, "run_benchmark", boom)
+    out = _run(_params())
+    assert out.failed and "unexpected error: RuntimeError" in out.result["msg"]
+    assert "sk-secret" not in out.result["msg"]
+
+
+def test_an_api_key_with_a_newline_fails_before_any_request_without_echoing_it() -> None:
+    out = _run(_params(api_key="sk-secret\n"))
+    assert out.failed and "nothing was sent" in out.result["msg"]
+    assert "api_key cannot be sent" in out.result["msg"] and "sk-secret" not in out.result["msg"]
+
+
+def test_tls_and_proxy_options_reach_the_config(tmp_path: Path) -> None:
+    from ansible.module_utils.sparkfleet.bench.module import config_from_params
+
+    cfg = config_from_params(
+        _params(ca_path="/ca.pem", client_cert="/c.pem", client_key="/k.pem", validate_certs=False, use_proxy=False)
+        | {"transient_retries": 1}
+    )
+    assert (cfg.ca_path, cfg.client_cert, cfg.client_key) == ("/ca.pem", "/c.pem", "/k.pem")
+    assert cfg.validate_certs is False and cfg.use_proxy is False and cfg.transient_retries == 1
