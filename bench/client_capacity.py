@@ -11,6 +11,11 @@ CPU time are printed beside them, so a run where the SERVER was the limit (CPU n
 is marked, not passed off as the client's ceiling. The LAST line is the ratio sparkfleet / SGLang of
 requests/s and of chunks/s (medians).
 
+``--with-aiohttp`` adds a third client, ``bench/aiohttp_client.py``: the smallest fair client on
+aiohttp in the bench venv (no connection cap, 1 MiB buffer), i.e. what running the module on a
+well-kept HTTP library instead of the standard library would give. Its ratio is printed before the
+last line; the last line stays sparkfleet / SGLang.
+
 ``--profile`` runs sparkfleet's client once more under cProfile and prints the top entries.
 Exit status: 0 when measured, 2 when nothing could be measured.
 """
@@ -32,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import benchlib as bl
 
 SERVER = bl.ROOT / "bench" / "fast_sse_server.py"
+AIOHTTP_CLIENT = bl.ROOT / "bench" / "aiohttp_client.py"
 MODEL = "sfbench/fast-sse"
 
 
@@ -46,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--run-timeout", type=float, default=180.0, help="seconds one client run may take (default 180)")
     ap.add_argument("--no-pin", action="store_true", help="do not hold the server and the clients to separate cores")
     ap.add_argument("--profile", action="store_true", help="also profile sparkfleet's client (cProfile, top entries)")
+    ap.add_argument(
+        "--with-aiohttp", action="store_true", help="also run bench/aiohttp_client.py (a minimal aiohttp client)"
+    )
     ap.add_argument("--profile-top", type=int, default=20, help="entries of the profile to print (default 20)")
     a = ap.parse_args(argv)
     for name in ("concurrency", "num_prompts", "chunks", "input_len", "rounds"):
@@ -88,6 +97,14 @@ def one_run(
         out = tmp / f"{idx:02d}-sparkfleet.json"
         fin = bl.run(bl.sparkfleet_argv(base_url, MODEL, work, out, seed=idx), a.run_timeout, cpus=a.client_cpus)
         res = bl.parse_sparkfleet(out, fin)
+    elif client == "aiohttp":
+        out = tmp / f"{idx:02d}-aiohttp.jsonl"
+        argv = [str(bl.BENCH_VENV_PYTHON), str(AIOHTTP_CLIENT), "--base-url", base_url, "--model", MODEL]
+        argv += ["--concurrency", str(a.concurrency), "--num-prompts", str(a.num_prompts)]
+        argv += ["--input-len", str(a.input_len), "--output-len", str(a.chunks), "--output-file", str(out)]
+        fin = bl.run(argv, a.run_timeout, cpus=a.client_cpus)
+        res = bl.parse_sglang(out, fin)
+        res.client = "aiohttp"
     else:
         out = tmp / f"{idx:02d}-sglang.jsonl"
         argv = bl.sglang_argv(base_url, MODEL, work, out, tokenizer=a.tokenizer, seed=idx, backend="sglang-oai-chat")
@@ -129,7 +146,7 @@ def profile_sparkfleet(a: argparse.Namespace, base_url: str, tmp: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     bl.install_cleanup()
-    names = ("sparkfleet", "sglang")
+    names: tuple[str, ...] = ("sparkfleet", "sglang", "aiohttp") if a.with_aiohttp else ("sparkfleet", "sglang")
     try:
         bl.require_sglang_client(a.tokenizer)
         bl.require_sparkfleet_cli()
@@ -192,6 +209,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def show(x: float | None) -> str:
         return "n/a" if x is None else f"{x:.2f}x"
+
+    if "aiohttp" in med:
+        print(
+            "client capacity aiohttp-minimal/sglang: requests/s "
+            f"{show(bl.ratio(med['aiohttp'][0], med['sglang'][0]))}, "
+            f"chunks/s {show(bl.ratio(med['aiohttp'][1], med['sglang'][1]))}; sparkfleet/aiohttp-minimal: requests/s "
+            f"{show(bl.ratio(med['sparkfleet'][0], med['aiohttp'][0]))}"
+        )
 
     print(f"client capacity sparkfleet/sglang: requests/s {show(req)}, chunks/s {show(chunks)} (goal >= 2x)")
     return 0

@@ -283,20 +283,28 @@ async def stream_chat(ctx: Context, payload: dict[str, Any], rec: StreamRecord, 
                 raise BenchHTTPError("protocol", f"malformed SSE event: not a JSON object: {data[:120]!r}")
             choices = obj.get("choices")
             if choices:
-                choice = first_choice(obj, "stream chunk")
-                delta = choice.get("delta") or {}
-                text = delta.get("content") or delta.get("reasoning_content")
-                if isinstance(text, str) and text:
-                    times.append(now)
-                    if keep_text:
-                        rec.text.append(text)
+                # The per-chunk hot path: exact type checks inline, first_choice() only to name a wrong shape.
+                choice = choices[0] if type(choices) is list else None
+                delta = choice.get("delta") if type(choice) is dict else None
+                if type(choice) is not dict or (delta is not None and type(delta) is not dict):
+                    first_choice(obj, "stream chunk")  # raises BenchHTTPError naming what is wrong
+                    raise BenchHTTPError("protocol", f"stream chunk of an unexpected shape: {data[:120]!r}")
+                if delta:
+                    text = delta.get("content") or delta.get("reasoning_content")
+                    if text and type(text) is str:
+                        times.append(now)
+                        if keep_text:
+                            rec.text.append(text)
                 if choice.get("finish_reason"):
                     rec.finish_reason = str(choice["finish_reason"])
             elif "error" in obj:
                 raise BenchHTTPError("status", f"error event in the stream: {json.dumps(obj['error'])[:300]}")
-            usage = usage_of(obj, "stream chunk")
-            if usage:
-                rec.usage = usage
+            usage = obj.get("usage")
+            if usage is not None:
+                if type(usage) is not dict:
+                    usage_of(obj, "stream chunk")  # raises, naming the value
+                if usage:
+                    rec.usage = usage
     if not rec.done and rec.finish_reason is None:
         ignored = (
             f"; {info.ignored_lines} lines that are not SSE data were ignored, last: {info.last_ignored[:120]!r}"
