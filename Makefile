@@ -13,7 +13,7 @@ LAB := $(BIN)/python lab/sparkfleet_lab.py
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv prereqs images lab-up lab-down lab-status demo demo-run lint unit molecule integration test clean
+.PHONY: help venv prereqs images lab-up lab-down lab-status demo demo-run lint unit molecule integration test test-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -72,6 +72,13 @@ molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge
 	  echo "== molecule test -s $$s"; (cd .. && $(BIN)/molecule test -s $$s) || exit 1; done
 
 test: lint unit integration molecule ## Everything CI runs
+
+# The hardware suite (tests/gpu, marker gpu): skipped where nvidia-smi finds no GPU. It needs no venv: on a GPU
+# machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+test-gpu: ## Hardware suite on a real NVIDIA GPU (skipped without one): detection, a real server, the benchmark
+	$(GPU_PYTHON) -m pytest tests/gpu/test_wheels.py tests/gpu/test_detection.py tests/gpu/test_benchmark.py \
+	  tests/gpu/test_ansible_stages.py -q
 
 clean: lab-down ## Remove the lab and caches (keeps the venv)
 	rm -rf .cache reports lab/.state
