@@ -50,7 +50,10 @@ demo-run: venv
 	@rc=0; $(BIN)/ansible-playbook site.yml -i $(INVENTORY) -l $(LIMIT) || rc=$$?; \
 	if [ -f reports/latest/fleet-report.md ]; then \
 	  echo; echo "== what each host now serves, and how it did (reports/latest/fleet-report.md, .html)"; \
-	  cat reports/latest/fleet-report.md; fi; exit $$rc
+	  cat reports/latest/fleet-report.md; fi; \
+	if [ -f reports/gateway-endpoint.txt ]; then \
+	  echo; echo "== the one URL a class uses (key: the vault variable sparkfleet_gateway_api_key)"; \
+	  cat reports/gateway-endpoint.txt; fi; exit $$rc
 
 lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/yamllint --strict .

@@ -44,6 +44,7 @@ HOST_IMAGE = "sparkfleet-lab/host:bookworm"
 STANDIN_IMAGE = "sparkfleet-lab/llm-standin:llama.cpp"
 STANDIN_ARCHIVE = STATE / "images" / "llm-standin.tar"
 WHEELHOUSE = STATE / "wheelhouse"
+GATEWAY_WHEELHOUSE = STATE / "wheelhouse-gateway"
 
 HOST_PACKAGES = [
     "systemd",
@@ -321,21 +322,25 @@ def build_images() -> None:
         partial.rename(STANDIN_ARCHIVE)
         stamp.write_text(key)
     build_wheelhouse()
+    build_wheelhouse(GATEWAY_WHEELHOUSE, "llm_gateway", "llm_gateway_packages")
     log("images ready")
 
 
-def build_wheelhouse() -> None:
-    """Wheels for the bench venv, so lab hosts install it air-gapped (--no-index --find-links)."""
-    defaults = yaml.safe_load((ROOT / "roles" / "bench_venv" / "defaults" / "main.yml").read_text())
-    packages = list(defaults.get("bench_venv_packages") or [])
+def build_wheelhouse(
+    wheelhouse: Path = WHEELHOUSE, role: str = "bench_venv", variable: str = "bench_venv_packages"
+) -> None:
+    """Wheels for a role's venv (the role's pinned default packages), so lab hosts install it air-gapped
+    (--no-index --find-links). The bench venv and the gateway each get their own: hosts copy only what they use."""
+    defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text())
+    packages = list(defaults.get(variable) or [])
     key = _digest(",".join(packages))
-    stamp = WHEELHOUSE / ".key"
+    stamp = wheelhouse / ".key"
     if stamp.exists() and stamp.read_text() == key:
-        log(f"wheelhouse {WHEELHOUSE.relative_to(ROOT)}: up to date")
+        log(f"wheelhouse {wheelhouse.relative_to(ROOT)}: up to date")
         return
-    shutil.rmtree(WHEELHOUSE, ignore_errors=True)
-    WHEELHOUSE.mkdir(parents=True)
-    log(f"wheelhouse: pip download {' '.join(packages)} (the lab hosts' Python 3.11, x86_64)")
+    shutil.rmtree(wheelhouse, ignore_errors=True)
+    wheelhouse.mkdir(parents=True)
+    log(f"wheelhouse {wheelhouse.name}: pip download {' '.join(packages)} (the lab hosts' Python 3.11, x86_64)")
     res = run(
         [
             sys.executable,
@@ -353,7 +358,7 @@ def build_wheelhouse() -> None:
             "--platform",
             "any",
             "-d",
-            str(WHEELHOUSE),
+            str(wheelhouse),
             *packages,
         ],
         check=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .gateway import html_section as gateway_html_section
 from .markdown import ceiling_text, failed_text, fmt_num, fmt_pct, ttft_text
 from .model import Fleet, Row
 from .svg import esc, svg_throughput, svg_ttft
@@ -121,6 +122,7 @@ def render_html(fleet: Fleet) -> str:
             "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead>",
             "<tbody>" + "".join(_html_row(r, fleet.concurrencies) for r in fleet.rows) + "</tbody>",
             "</table></div>",
+            gateway_html_section(fleet.rows, esc),
             f"<h2>Failures ({len(failures)})</h2>",
             f'<ul class="list" id="failures">{items(failures)}</ul>',
             f"<h2>Flags ({len(flags)})</h2>",

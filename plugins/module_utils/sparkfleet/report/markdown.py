@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .gateway import markdown_lines as gateway_markdown_lines
 from .model import Fleet, Row
 
 # --------------------------------------------------------------------------------------------- formatting
@@ -67,6 +68,7 @@ def render_markdown(fleet: Fleet) -> list[str]:
         cells += [ttft_text(r), fmt_pct(r.cache_hit_rate), ceiling_text(r), failed_text(r)]
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     lines.append("")
+    lines.extend(gateway_markdown_lines(fleet.rows, md_cell))
     failures = fleet.failures
     lines.append(f"## Failures ({len(failures)})")
     lines.append("")
