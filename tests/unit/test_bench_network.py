@@ -138,6 +138,11 @@ def test_ipv6_literal_base_url_sends_a_bracketed_host() -> None:
     assert status == 200
 
 
+def test_an_unbracketed_ipv6_base_url_is_refused_with_the_fix() -> None:
+    problems = validate_config(_cfg("http://::1:30000"))
+    assert any("write an IPv6 address in brackets, http://[::1]:30000" in p for p in problems), problems
+
+
 # --- header values ------------------------------------------------------------------------------
 
 

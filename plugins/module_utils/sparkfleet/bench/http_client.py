@@ -208,7 +208,8 @@ class HTTPClient:
         try:
             port = parts.port
         except ValueError as exc:
-            raise ValueError(f"base_url has an invalid port: {base_url!r}") from exc
+            hint = ": write an IPv6 address in brackets, http://[::1]:30000" if parts.netloc.count(":") > 1 else ""
+            raise ValueError(f"base_url has an invalid port: {base_url!r}{hint}") from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"base_url must look like http://HOST:PORT, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
