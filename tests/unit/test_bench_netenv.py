@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.sparkfleet.netenv import no_proxy_matches, proxy_for, redact_url
+from ansible.module_utils.sparkfleet.netenv import base_url_for, no_proxy_matches, proxy_for, redact_url
 
 P = "http://proxy.lab:3128"
 
@@ -66,3 +66,19 @@ def test_redact_url() -> None:
     assert redact_url("http://user:pw@proxy:3128") == "http://user:***@proxy:3128"
     assert redact_url("http://proxy:3128") == "http://proxy:3128"
     assert redact_url(None) is None
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [
+        ("", "http://127.0.0.1:30000"),
+        ("0.0.0.0", "http://127.0.0.1:30000"),  # noqa: S104 - a bind address as input
+        ("::", "http://[::1]:30000"),
+        ("[::]", "http://[::1]:30000"),
+        ("fd00::2", "http://[fd00::2]:30000"),
+        ("10.1.2.3", "http://10.1.2.3:30000"),
+        ("spark-01.lab", "http://spark-01.lab:30000"),
+    ],
+)
+def test_base_url_for_a_bind_address(bind: str, url: str) -> None:
+    assert base_url_for(bind, 30000) == url

@@ -32,7 +32,15 @@ import urllib.request
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["check_header_value", "http_get", "no_proxy_matches", "proxy_for", "redact_url", "ssl_context"]
+__all__ = [
+    "base_url_for",
+    "check_header_value",
+    "http_get",
+    "no_proxy_matches",
+    "proxy_for",
+    "redact_url",
+    "ssl_context",
+]
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -129,6 +137,21 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str | None:
     if not proxy:
         return None
     return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def base_url_for(bind_address: str, port: int, scheme: str = "http") -> str:
+    """The URL a client on the same host uses for a server published on bind_address:port.
+
+    Empty, ``0.0.0.0`` and ``::`` (every address) become loopback (``127.0.0.1`` and ``[::1]``); an IPv6
+    address is bracketed (``fd00::2`` -> ``[fd00::2]``); a name or IPv4 address is used as is.
+    """
+    address = bind_address.strip().strip("[]")
+    if address in ("", "0.0.0.0"):  # noqa: S104 - a comparison, not a bind
+        address = "127.0.0.1"
+    elif address == "::":
+        address = "::1"
+    host = f"[{address}]" if ":" in address else address
+    return f"{scheme}://{host}:{int(port)}"
 
 
 def redact_url(url: str | None) -> str | None:
