@@ -19,7 +19,16 @@ from tests.unit.netservers import proxy
 
 StandinServer = Any  # conftest.StandinServer: a NamedTuple (base_url, model)
 pytestmark = pytest.mark.lab
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+PROXY_VARS = (
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+)
 
 
 @pytest.fixture(autouse=True)
