@@ -47,7 +47,7 @@ lab-status: venv
 demo: lab-up demo-run ## Build the demo lab and run site.yml on it: serving and verified
 
 demo-run: venv
-	@rc=0; $(BIN)/ansible-playbook site.yml -i $(INVENTORY) -l $(LIMIT) || rc=$$?; \
+	@rc=0; $(BIN)/ansible-playbook site.yml -i $(INVENTORY)/hosts.yml -l $(LIMIT) || rc=$$?; \
 	if [ -f reports/latest/fleet-report.md ]; then \
 	  echo; echo "== what each host now serves, and how it did (reports/latest/fleet-report.md, .html)"; \
 	  cat reports/latest/fleet-report.md; fi; \

@@ -133,11 +133,6 @@ rows:
   returned: always
   type: list
   elements: dict
-warnings:
-  description: Input files that could not be used, and why.
-  returned: always
-  type: list
-  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -162,7 +157,8 @@ def main() -> None:
         result = generate(check_mode=module.check_mode, **p)
     except (ReportError, OSError) as exc:
         module.fail_json(msg=f"fleet_report: {exc}")
-    for warning in result["warnings"]:
+    # Ansible's own warnings channel, not a `warnings` key of the result (deprecated in exit_json).
+    for warning in result.pop("warnings"):
         module.warn(warning)
     module.exit_json(**result)
 

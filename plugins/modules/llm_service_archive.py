@@ -69,7 +69,8 @@ size_bytes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.serving import ServingError, archive_for_image
+from ansible.module_utils.sparkfleet.serving.archive import archive_for_image
+from ansible.module_utils.sparkfleet.serving.errors import ServingError
 
 
 def main() -> None:

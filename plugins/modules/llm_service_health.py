@@ -94,7 +94,7 @@ msg:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.serving import wait_healthy
+from ansible.module_utils.sparkfleet.serving.health import wait_healthy
 
 
 def main() -> None:

@@ -6,37 +6,25 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: llm_service_spec
-short_description: Validate and render sparkfleet inference services for one host
+short_description: Render the planned inference services of one host into systemd unit inputs
 description:
-  - Takes C(llm_serving_services), the host's platform profile, its GPU facts and the preflight plan, and returns,
-    for every service to deploy, the C(docker run) argument vector of its systemd unit, the unit's settings,
-    the directories and secret names its env file needs and the health endpoints that gate it.
-  - Changes nothing on the host. Every problem of the host (bad image reference, port clash with another
-    service or another listening process, mem_fraction out of range, unknown engine, NIM without an NGC key, ...)
-    is reported at once, each naming the variable and the fix.
+  - Takes the host's plan (C(ansible_facts.sparkfleet_plan), made by the preflight role with the one parser of
+    C(llm_serving_services)) and returns, for every service the plan deploys, the C(docker run) argument vector
+    of its systemd unit, the unit's settings, the directories and secret names its env file needs and the health
+    endpoints that gate it. It never reads C(llm_serving_services) itself.
+  - Changes nothing on the host. The only problems it reports are those the host alone can tell (a port that
+    another process already listens on), each naming the variable and the fix; messages never carry a
+    service's env or a secret.
 author: sparkfleet
 options:
-  services:
-    description: The services (C(llm_serving_services)), schema in docs/development.md.
-    type: list
-    elements: raw
+  plan:
+    description: C(ansible_facts.sparkfleet_plan) from the preflight stage.
+    type: dict
     required: true
-  profile:
-    description: Platform profile name (C(ansible_facts.nvidia_gpu.profile), C(none) without a GPU).
-    type: str
-    default: none
   profiles:
     description: C(sparkfleet_profiles).
     type: dict
     required: true
-  gpu_facts:
-    description: C(ansible_facts.nvidia_gpu) (C(serving_gpu), C(gpus)); empty when detection did not run.
-    type: dict
-    default: {}
-  plan:
-    description: C(ansible_facts.sparkfleet_plan) from preflight; services in its C(skipped) list are not deployed.
-    type: dict
-    default: {}
   listening:
     description: Output of C(ss -ltnH) on the host, to reject ports another process already listens on.
     type: str
@@ -48,10 +36,6 @@ options:
       is not a clash.
     type: str
     default: ""
-  ngc_api_key_present:
-    description: Whether C(sparkfleet_ngc_api_key) is set (NIM services need it). The key itself never passes here.
-    type: bool
-    default: false
   hf_token_present:
     description: Whether C(sparkfleet_hf_token) is set (then SGLang and vLLM env files get C(HF_TOKEN)).
     type: bool
@@ -70,13 +54,10 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Serving | Render the services of this host
+- name: Serving | Render the planned services of this host
   llm_service_spec:
-    services: "{{ llm_serving_services }}"
-    profile: "{{ ansible_facts['nvidia_gpu']['profile'] | default('none') }}"
+    plan: "{{ ansible_facts['sparkfleet_plan'] }}"
     profiles: "{{ sparkfleet_profiles }}"
-    gpu_facts: "{{ ansible_facts['nvidia_gpu'] | default({}) }}"
-    plan: "{{ ansible_facts['sparkfleet_plan'] | default({}) }}"
   register: __llm_serving_spec
 """
 
@@ -106,20 +87,17 @@ images:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.serving import ServingError, Settings, plan_services
+from ansible.module_utils.sparkfleet.serving.errors import ServingError
+from ansible.module_utils.sparkfleet.serving.render import Settings, render_plan
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "services": {"type": "list", "elements": "raw", "required": True},
-            "profile": {"type": "str", "default": "none"},
+            "plan": {"type": "dict", "required": True},
             "profiles": {"type": "dict", "required": True},
-            "gpu_facts": {"type": "dict", "default": {}},
-            "plan": {"type": "dict", "default": {}},
             "listening": {"type": "str", "default": ""},
             "own_containers": {"type": "str", "default": ""},
-            "ngc_api_key_present": {"type": "bool", "default": False},
             "hf_token_present": {"type": "bool", "default": False},
             "settings": {"type": "dict", "default": {}},
         },
@@ -127,24 +105,22 @@ def main() -> None:
     )
     p = module.params
     try:
-        result = plan_services(
-            p["services"],
-            profile_name=p["profile"],
-            profiles=p["profiles"],
-            gpu_facts=p["gpu_facts"],
-            plan=p["plan"],
-            listening=p["listening"],
-            own_containers=p["own_containers"],
-            settings=Settings.from_mapping(p["settings"]),
-            ngc_api_key_present=p["ngc_api_key_present"],
-            hf_token_present=p["hf_token_present"],
-        )
-    except (ServingError, TypeError) as exc:
+        settings = Settings.from_mapping(p["settings"])
+    except ServingError as exc:
         module.fail_json(msg=f"llm_serving settings: {exc}")
+    result = render_plan(
+        p["plan"],
+        profiles=p["profiles"],
+        settings=settings,
+        listening=p["listening"],
+        own_containers=p["own_containers"],
+        hf_token_present=p["hf_token_present"],
+    )
     errors = result.pop("errors")
     if errors:
-        header = f"{len(errors)} problem(s) in llm_serving_services on this host; nothing was changed:"
-        module.fail_json(msg="\n- ".join([header, *errors]), errors=errors, **result)
+        # Only the problems: the rendered services (their env included) stay out of a failure's output.
+        header = f"{len(errors)} problem(s) with the planned services of this host; nothing was changed:"
+        module.fail_json(msg="\n- ".join([header, *errors]), errors=errors)
     module.exit_json(changed=False, **result)
 
 

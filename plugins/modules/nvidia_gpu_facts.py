@@ -129,6 +129,9 @@ ansible_facts:
         gpu_count:
           description: Number of GPUs.
           type: int
+        no_gpu_reason:
+          description: Why no GPU was found (no nvidia-smi, no device), null when GPUs were found.
+          type: str
         driver_version:
           description: NVIDIA driver version, null without a driver.
           type: str

@@ -1,5 +1,5 @@
 #!/usr/bin/python
-"""Ansible module sparkfleet_plan_check: validate a host's serving plan (logic: sparkfleet/preflight.py)."""
+"""Ansible module sparkfleet_plan_check: the one parser of services and the host's plan (sparkfleet/service/)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,26 @@ options:
   ngc_api_key:
     description: C(sparkfleet_ngc_api_key); only its presence and format are checked, it is never returned.
     type: raw
-  skip_gpu_services_without_gpu:
-    description: On profile V(none), skip GPU services (true) or report them as errors (false).
+  hf_token:
+    description: >-
+      C(sparkfleet_hf_token); checked for stray whitespace and, like the NGC key, looked for in every service
+      string that reaches a unit, an env file or a command line. Never returned.
+    type: raw
+  gpu_expected:
+    description: >-
+      Whether this host must have a usable GPU (it is in a GPU group). When true and detection finds none, the
+      host has a problem naming detection's reason. Null skips the check.
     type: bool
-    default: true
+  gpu_expected_why:
+    description: Why the host is expected to have a GPU (for the message), for example C(in group dgx_spark).
+    type: str
+    default: ""
+  skip_gpu_services_without_gpu:
+    description: >-
+      On a host without a usable GPU, skip GPU services on purpose (true; listed as skipped by choice) or report
+      them as problems (false).
+    type: bool
+    default: false
   memory_overhead:
     description: Factor over the weights' size for a memory estimate from C(model_params_b) and C(model_dtype).
     type: float
@@ -101,6 +117,20 @@ ansible_facts:
         serving_gpu:
           description: The serving GPU dict from nvidia_gpu_facts, null on profile none.
           type: dict
+        services:
+          description: >-
+            Every service of the host, normalized by the one parser (every key of the service model present,
+            defaults filled), with C(status) (deploy, skipped or absent), C(reason), C(where) (its path in the
+            inventory) and C(gpu_device) (the GPU index, C(all), or null).
+          type: list
+          elements: dict
+        expected:
+          description: How many services the inventory plans on this host (all but state absent).
+          type: int
+        absent:
+          description: Names of the services with state absent (removed by serving).
+          type: list
+          elements: str
         deploy:
           description: Names of the present services that will be deployed.
           type: list
@@ -125,7 +155,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.preflight import run_module
+from ansible.module_utils.sparkfleet.service.plan import run_module
 
 
 def main() -> None:
@@ -137,7 +167,10 @@ def main() -> None:
             "gpu_error": {"type": "str", "default": ""},
             "profile_override": {"type": "raw"},
             "ngc_api_key": {"type": "raw", "no_log": True},
-            "skip_gpu_services_without_gpu": {"type": "bool", "default": True},
+            "hf_token": {"type": "raw", "no_log": True},
+            "gpu_expected": {"type": "bool"},
+            "gpu_expected_why": {"type": "str", "default": ""},
+            "skip_gpu_services_without_gpu": {"type": "bool", "default": False},
             "memory_overhead": {"type": "float", "default": 1.2},
             "min_free_disk_gb_per_service": {"type": "float", "default": 20},
             "disk_paths": {"type": "list", "elements": "path", "default": ["/var/lib/docker"]},

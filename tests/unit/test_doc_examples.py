@@ -8,13 +8,10 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet.preflight import PlanInputs, check_plan
-from ansible.module_utils.sparkfleet.serving import Settings, plan_services
 
-from tests.unit.test_preflight import NVAPI_KEY, SPARK, STATION
+from tests.unit.service_helpers import NVAPI_KEY, SPARK_GPU, STATION_GPU, render
 
 ROOT = Path(__file__).resolve().parents[2]
-PROFILES = yaml.safe_load((ROOT / "group_vars" / "all" / "profiles.yml").read_text())["sparkfleet_profiles"]
 DOCS = [ROOT / "README.md", ROOT / "docs" / "serving.md", ROOT / "docs" / "development.md"]
 
 
@@ -41,20 +38,9 @@ def test_the_docs_have_examples() -> None:
     assert len(EXAMPLES) >= 3
 
 
-@pytest.mark.parametrize("gpu", [SPARK, STATION], ids=["spark", "station"])
+@pytest.mark.parametrize("gpu", [SPARK_GPU, STATION_GPU], ids=["spark", "station"])
 @pytest.mark.parametrize("services", EXAMPLES)
 def test_example_passes_preflight_and_renders(services: list[dict[str, Any]], gpu: dict[str, Any]) -> None:
-    plan = check_plan(
-        PlanInputs(services=services, profiles=PROFILES, gpu=gpu, ngc_api_key=NVAPI_KEY, free_disk_gb=lambda _p: 1000.0)
-    )
-    assert plan.errors == []
-    out = plan_services(
-        services,
-        profile_name=gpu["profile"],
-        profiles=PROFILES,
-        gpu_facts=gpu,
-        settings=Settings(systemd_version=255),
-        ngc_api_key_present=True,
-    )
+    out = render(services, gpu, plan_over={"ngc_api_key": NVAPI_KEY})
     assert out["errors"] == []
     assert {s["name"] for s in out["present"]} == {s["name"] for s in services}

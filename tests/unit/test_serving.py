@@ -1,4 +1,4 @@
-"""Unit tests of module_utils/sparkfleet/serving.py: bad input, probes, archives, health waits, module entry."""
+"""Unit tests of module_utils/sparkfleet/serving/: rendering the plan, host probes, archives, health, module entry."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from typing import Any
 
 import llm_service_spec  # type: ignore[import-not-found]  # plugins/modules, on sys.path via conftest
 import pytest
-import yaml
-from ansible.module_utils.sparkfleet import serving as s
+from ansible.module_utils.sparkfleet.service.parse import parse_image
+from ansible.module_utils.sparkfleet.serving import archive, health, probes
+from ansible.module_utils.sparkfleet.serving import render as s
+from ansible.module_utils.sparkfleet.serving.errors import ServingError
+from ansible.module_utils.sparkfleet.serving.render import Settings, render_plan
 from ansible.module_utils.testing import patch_module_args
 
-ROOT = Path(__file__).resolve().parents[2]
-PROFILES = yaml.safe_load((ROOT / "group_vars" / "all" / "profiles.yml").read_text())["sparkfleet_profiles"]
-SPARK_GPU = {"profile": "dgx_spark", "gpus": [{"index": 0, "name": "NVIDIA GB10"}], "serving_gpu": {"index": 0}}
+from tests.unit.service_helpers import NO_GPU, PROFILES, make_plan, render
+
 OK = {"name": "sg", "engine": "sglang", "image": "lmsysorg/sglang:latest-cu130", "model": "Qwen/Qwen3-8B"}
 SS = """LISTEN 0      128      0.0.0.0:22    0.0.0.0:*
 LISTEN 0      4096     0.0.0.0:8080  0.0.0.0:*
@@ -27,110 +29,75 @@ LISTEN 0      511            *:9000        *:*
 PS = "standin-a\t0.0.0.0:8080->8080/tcp, :::8080->8080/tcp\nold\t0.0.0.0:9000->8000/tcp\n"
 
 
-def plan(services: Any, **kw: Any) -> dict[str, Any]:
-    args: dict[str, Any] = {"profile_name": "dgx_spark", "profiles": PROFILES, "gpu_facts": SPARK_GPU}
-    args.update(kw)
-    return s.plan_services(services, **args)
+CPU = {"name": "standin-a", "engine": "openai", "image": "x/y:1", "model": "m", "gpu": "none", "port": 8080}
 
 
-BAD = [
-    ("unknown engine", [{**OK, "engine": "tgi"}], {}, "llm_serving_services[0] (sg).engine is 'tgi'"),
-    ("bad image", [{**OK, "image": "LMSYS/SGLang::x"}], {}, "llm_serving_services[0] (sg).image"),
-    ("image with space", [{**OK, "image": "sglang latest"}], {}, ".image"),
-    (
-        "mem_fraction 1.5",
-        [{**OK, "mem_fraction": 1.5}],
-        {},
-        "mem_fraction is 1.5: use a number above 0 and at most 0.8",
-    ),
-    ("mem_fraction above Spark max", [{**OK, "mem_fraction": 0.85}], {}, "max_mem_fraction of profile dgx_spark"),
-    ("mem_fraction 0", [{**OK, "mem_fraction": 0}], {}, ".mem_fraction is 0"),
-    ("mem_fraction text", [{**OK, "mem_fraction": "lots"}], {}, ".mem_fraction must be a number"),
-    (
-        "nim without key",
-        [{"name": "n", "engine": "nim", "image": "nvcr.io/nim/x:1"}],
-        {},
-        "sparkfleet_ngc_api_key is empty",
-    ),
-    ("two services one port", [OK, {**OK, "name": "sg2"}], {}, "[1] (sg2).port 30000 is also the port of service sg"),
-    (
-        "port held by a process",
-        [{**OK, "port": 22}],
-        {"listening": SS},
-        ".port 22 is already listening on this host (another",
-    ),
-    (
-        "port held by another service's container",
-        [{**OK, "name": "new", "port": 8080}],
-        {"listening": SS, "own_containers": PS},
-        "the container of sparkfleet service standin-a",
-    ),
-    ("port out of range", [{**OK, "port": 70000}], {}, ".port is 70000: use an integer from 1 to 65535"),
-    ("duplicate name", [OK, {**OK, "port": 30001}], {}, "[1].name 'sg' is also the name of llm_serving_services[0]"),
-    ("bad name", [{**OK, "name": "Bad Name"}], {}, "[0].name 'Bad Name' is not usable"),
-    (
-        "unknown key",
-        [{**OK, "mem_fraction_static": 0.8}],
-        {},
-        "unknown keys ['mem_fraction_static'] (use mem_fraction)",
-    ),
-    ("bad state", [{**OK, "state": "running"}], {}, "(sg).state is 'running': use present or absent"),
-    ("sglang without model", [{**OK, "model": ""}], {}, "(sg).model is empty"),
-    ("gpu name not found", [{**OK, "gpu": "GB300"}], {}, "(sg).gpu is 'GB300' but no GPU on this host"),
-    ("gpu index not found", [{**OK, "gpu": 3}], {}, "(sg).gpu is 3 but this host has GPUs [0: NVIDIA GB10]"),
-    ("gpu auto without facts", [OK], {"gpu_facts": {}}, "run playbooks/preflight.yml first"),
-    ("extra_args a string", [{**OK, "extra_args": "--x 1"}], {}, "(sg).extra_args must be a list"),
-    ("env newline", [{**OK, "env": {"A": "x\ny"}}], {}, "(sg).env.A contains a newline"),
-    ("unknown profile", [OK], {"profile_name": "dgx_mars"}, "profile 'dgx_mars' (ansible_facts.nvidia_gpu.profile)"),
-    ("not a list", {"name": "x"}, {}, "llm_serving_services must be a list"),
-]
-
-
-@pytest.mark.parametrize(("case", "services", "kw", "expected"), BAD, ids=[b[0] for b in BAD])
-def test_bad_input_names_the_variable(case: str, services: Any, kw: dict[str, Any], expected: str) -> None:
-    out = plan(services, **kw)
-    assert any(expected in e for e in out["errors"]), out["errors"]
-    assert all("llm_serving_services" in e or "profile" in e for e in out["errors"])
-
-
-def test_all_errors_of_a_host_at_once() -> None:
-    out = plan([{**OK, "mem_fraction": 2}, {**OK, "name": "x", "image": "A B"}, {**OK, "name": "y", "engine": "?"}])
-    assert len(out["errors"]) == 3
+def test_a_port_another_process_holds_is_refused_naming_the_variable() -> None:
+    out = render([{**OK, "port": 22}], listening=SS)
+    assert out["errors"] == [
+        "llm_serving_services[0] (sg).port 22 is already listening on this host (another process; see `ss -ltnp`): "
+        "choose a free port or stop what holds it"
+    ]
     assert out["present"] == []
 
 
+def test_a_port_another_service_container_holds_is_refused() -> None:
+    out = render([{**CPU, "name": "new"}], listening=SS, own_containers=PS)
+    assert "the container of sparkfleet service standin-a" in out["errors"][0]
+
+
 def test_own_running_service_keeps_its_port() -> None:
-    svc = {"name": "standin-a", "engine": "openai", "image": "x/y:1", "gpu": "none", "port": 8080}
-    out = plan([svc], listening=SS, own_containers=PS)
+    out = render([CPU], listening=SS, own_containers=PS)
     assert out["errors"] == []
     assert [p["name"] for p in out["present"]] == ["standin-a"]
 
 
 def test_port_of_a_service_being_removed_is_free() -> None:
-    svc = {"name": "new", "engine": "openai", "image": "x/y:1", "gpu": "none", "port": 9000}
-    out = plan(
-        [svc, {"name": "old", "engine": "openai", "image": "x/y:1", "state": "absent"}], listening=SS, own_containers=PS
-    )
+    svc = {**CPU, "name": "new", "port": 9000}
+    out = render([svc, {**CPU, "name": "old", "state": "absent"}], listening=SS, own_containers=PS)
     assert out["errors"] == []
     assert [a["name"] for a in out["absent"]] == ["old"]
     assert out["absent"][0]["unit_path"] == "/etc/systemd/system/sparkfleet-old.service"
 
 
 def test_plan_skips_are_not_deployed() -> None:
-    plan_fact = {"skipped": [{"name": "sg", "reason": "GPU service on a host without GPU (profile none)"}]}
-    other = {"name": "cpu", "engine": "openai", "image": "x/y:1", "gpu": "none"}
-    out = plan([OK, other], plan=plan_fact)
-    assert out["skipped"] == plan_fact["skipped"]
+    out = render([OK, {**CPU, "name": "cpu"}], NO_GPU, plan_over={"skip_gpu_services_without_gpu": True})
+    assert [s["name"] for s in out["skipped"]] == ["sg"]
+    assert out["skipped"][0]["reason"].startswith("skipped by choice")
     assert [p["name"] for p in out["present"]] == ["cpu"]
     assert out["errors"] == []
 
 
-def test_no_plan_deploys_all_and_images_are_deduplicated() -> None:
-    a = {"name": "a", "engine": "openai", "image": "x/y:1", "gpu": "none", "port": 8080, "image_archive": "t.tar"}
+def test_images_are_deduplicated() -> None:
+    a = {**CPU, "name": "a", "image_archive": "t.tar"}
     b = {**a, "name": "b", "port": 8081}
-    out = plan([a, b])
+    out = render([a, b])
     assert [p["name"] for p in out["present"]] == ["a", "b"]
     assert out["images"] == [{"image": "x/y:1", "image_archive": "t.tar", "services": ["a", "b"]}]
+
+
+@pytest.mark.parametrize(
+    ("plan", "expected"),
+    [
+        ({}, "no serving plan for this host"),
+        ({"services": [], "errors": ["x"]}, "the preflight plan of this host has problems"),
+        ({"services": [], "errors": [], "profile": "dgx_mars"}, "profile 'dgx_mars' of the plan"),
+    ],
+)
+def test_render_refuses_a_missing_or_failed_plan(plan: dict[str, Any], expected: str) -> None:
+    out = render_plan(plan, profiles=PROFILES)
+    assert expected in out["errors"][0]
+    assert out["present"] == []
+
+
+def test_hf_cache_settings_reach_the_container_env() -> None:
+    out = render([OK], settings=Settings(systemd_version=255, hf_hub_offline=1))
+    env = out["present"][0]["env"]
+    assert env["HF_HOME"] == "/root/.cache/huggingface"
+    assert env["HF_HUB_CACHE"] == "/root/.cache/huggingface/hub"
+    assert env["HF_HUB_OFFLINE"] == "1"
+    online = render([OK])["present"][0]["env"]
+    assert "HF_HUB_OFFLINE" not in online
 
 
 @pytest.mark.parametrize(
@@ -150,17 +117,13 @@ def test_no_plan_deploys_all_and_images_are_deduplicated() -> None:
     ],
 )
 def test_parse_image(ref: str, ok: bool) -> None:
-    if ok:
-        s.parse_image(ref)
-    else:
-        with pytest.raises(s.ServingError):
-            s.parse_image(ref)
+    assert (parse_image(ref) is not None) is ok
 
 
 def test_parse_probes() -> None:
-    assert s.parse_listening_ports(SS) == {22, 8080, 36427, 9000}
-    assert s.parse_own_containers(PS) == {8080: "standin-a", 9000: "old"}
-    assert s.parse_listening_ports("") == set()
+    assert probes.parse_listening_ports(SS) == {22, 8080, 36427, 9000}
+    assert probes.parse_own_containers(PS) == {8080: "standin-a", 9000: "old"}
+    assert probes.parse_listening_ports("") == set()
 
 
 @pytest.mark.parametrize(
@@ -188,21 +151,21 @@ def _save_archive(path: Path, tags: list[str], config: str) -> None:
 def test_archive_for_image(tmp_path: Path, config: str) -> None:
     (tmp_path / "lab").mkdir()
     _save_archive(tmp_path / "lab" / "img.tar", ["x/y:1"], config)
-    info = s.archive_for_image("lab/img.tar", [str(tmp_path / "nowhere"), str(tmp_path)], "x/y:1")
+    info = archive.archive_for_image("lab/img.tar", [str(tmp_path / "nowhere"), str(tmp_path)], "x/y:1")
     assert info["image_id"] == "sha256:" + "ab" * 32
     assert info["path"] == str(tmp_path / "lab" / "img.tar")
-    with pytest.raises(s.ServingError, match="holds \\['x/y:1'\\], not x/y:2"):
-        s.archive_for_image("lab/img.tar", [str(tmp_path)], "x/y:2")
-    with pytest.raises(s.ServingError, match="was not found on the controller"):
-        s.archive_for_image("lab/none.tar", [str(tmp_path)], "x/y:1")
+    with pytest.raises(ServingError, match="holds \\['x/y:1'\\], not x/y:2"):
+        archive.archive_for_image("lab/img.tar", [str(tmp_path)], "x/y:2")
+    with pytest.raises(ServingError, match="was not found on the controller"):
+        archive.archive_for_image("lab/none.tar", [str(tmp_path)], "x/y:1")
 
 
 def test_archive_not_a_docker_save(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tar"
     with tarfile.open(bad, "w"):
         pass
-    with pytest.raises(s.ServingError, match="not a `docker save` archive"):
-        s.archive_info(bad)
+    with pytest.raises(ServingError, match="not a `docker save` archive"):
+        archive.archive_info(bad)
 
 
 class FakeClock:
@@ -228,7 +191,7 @@ def test_wait_healthy_in_order_after_503s() -> None:
         code = seq.pop(0) if len(seq) > 1 else seq[0]
         return code, '{"data": [{"id": "Qwen/Qwen3-8B"}]}' if path == "/v1/models" else ""
 
-    out = s.wait_healthy(
+    out = health.wait_healthy(
         "http://127.0.0.1:30000",
         ["/health_generate", "/v1/models"],
         step_s=60,
@@ -244,7 +207,7 @@ def test_wait_healthy_in_order_after_503s() -> None:
 
 def test_wait_healthy_step_ends_unhealthy() -> None:
     clock = FakeClock()
-    out = s.wait_healthy(
+    out = health.wait_healthy(
         "http://x", ["/v1/health/ready"], step_s=60, fetch=lambda u, t: (503, "loading"), clock=clock, sleep=clock.sleep
     )
     assert out["healthy"] is False
@@ -255,7 +218,7 @@ def test_wait_healthy_step_ends_unhealthy() -> None:
 
 def test_wait_healthy_gives_up_on_failed_unit() -> None:
     clock = FakeClock()
-    out = s.wait_healthy(
+    out = health.wait_healthy(
         "http://x",
         ["/v1/models"],
         step_s=60,
@@ -268,29 +231,27 @@ def test_wait_healthy_gives_up_on_failed_unit() -> None:
     assert "start limit" in out["msg"]
 
 
-def test_spec_module_entry_fails_with_every_problem(capsys: pytest.CaptureFixture[str]) -> None:
-    services = [{**OK, "mem_fraction": 3}, {**OK, "name": "n", "engine": "nim", "image": "nvcr.io/nim/x:1"}]
+def test_spec_module_entry_fails_with_the_problems_only(capsys: pytest.CaptureFixture[str]) -> None:
+    plan = make_plan([{**OK, "port": 22, "env": {"VISIBLE_ONLY_IN_ENV_FILE": "value-1"}}]).as_fact()
     with (
-        patch_module_args({"services": services, "profile": "dgx_spark", "profiles": PROFILES, "gpu_facts": SPARK_GPU}),
+        patch_module_args({"plan": plan, "profiles": PROFILES, "listening": SS}),
         pytest.raises(SystemExit) as exc,
     ):
         llm_service_spec.main()
     assert exc.value.code == 1
     out = json.loads(capsys.readouterr().out)
+    # Ansible prints `invocation` (the module's arguments) only at -vvv; what the module itself returns:
+    out.pop("invocation", None)
+    text = json.dumps(out)
     assert out["failed"] is True
-    assert out["msg"].startswith("2 problem(s) in llm_serving_services on this host; nothing was changed:")
-    assert "mem_fraction is 3" in out["msg"]
-    assert "sparkfleet_ngc_api_key is empty" in out["msg"]
+    assert out["msg"].startswith("1 problem(s) with the planned services of this host; nothing was changed:")
+    assert ".port 22 is already listening" in out["msg"]
+    # A failure never carries a service's env (or anything rendered from it).
+    assert "value-1" not in text and "present" not in out
 
 
 def test_spec_module_entry_renders_unchanged(capsys: pytest.CaptureFixture[str]) -> None:
-    args = {
-        "services": [OK],
-        "profile": "dgx_spark",
-        "profiles": PROFILES,
-        "gpu_facts": SPARK_GPU,
-        "_ansible_check_mode": True,
-    }
+    args = {"plan": make_plan([OK]).as_fact(), "profiles": PROFILES, "_ansible_check_mode": True}
     with patch_module_args(args), pytest.raises(SystemExit) as exc:
         llm_service_spec.main()
     assert exc.value.code == 0

@@ -14,32 +14,15 @@ from typing import Any
 
 import jinja2
 import pytest
-import yaml
-from ansible.module_utils.sparkfleet.serving import Settings, plan_services
 from ansible.plugins.filter.core import comment
+
+from tests.unit.service_helpers import SPARK_GPU, STATION_GPU, render
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
 TEMPLATES = ROOT / "roles" / "llm_serving" / "templates"
-PROFILES = yaml.safe_load((ROOT / "group_vars" / "all" / "profiles.yml").read_text())["sparkfleet_profiles"]
 UPDATE = os.environ.get("SPARKFLEET_UPDATE_GOLDEN") == "1"
 FAKE_NGC_KEY = "nvapi-FAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKEFAKE0123456789abcdefghij"
-
-# GPU facts shaped like nvidia_gpu_facts' (docs/development.md; tests/fixtures/nvidia-smi/README.md facts).
-SPARK_GPU = {
-    "profile": "dgx_spark",
-    "gpus": [{"index": 0, "name": "NVIDIA GB10", "memory_total_mib": None, "unified_memory": True}],
-    "serving_gpu": {"index": 0, "name": "NVIDIA GB10", "memory_total_mib": None, "unified_memory": True},
-}
-# A Station whose workstation GPU is index 0: the GB300 is index 1.
-STATION_GPU = {
-    "profile": "dgx_station",
-    "gpus": [
-        {"index": 0, "name": "NVIDIA RTX PRO 6000 Blackwell Workstation Edition", "compute_capability": "12.0"},
-        {"index": 1, "name": "NVIDIA GB300", "compute_capability": "10.3"},
-    ],
-    "serving_gpu": {"index": 1, "name": "NVIDIA GB300", "compute_capability": "10.3"},
-}
 
 SGLANG: dict[str, Any] = {
     "name": "sglang-qwen3-8b",
@@ -49,28 +32,30 @@ SGLANG: dict[str, Any] = {
     "context_length": 8192,
 }
 NIMS: list[dict[str, Any]] = [
-    {"name": "nim-llama31-8b", "engine": "nim", "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.0.0-dgx-spark"},
+    {
+        "name": "nim-llama31-8b",
+        "engine": "nim",
+        "image": "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.0.0-dgx-spark",
+        "model": "meta/llama-3.1-8b-instruct",
+        "mem_fraction": 0.3,
+    },
     {
         "name": "nim-qwen3-32b",
         "engine": "nim",
         "image": "nvcr.io/nim/qwen/qwen3-32b:1.0.0-dgx-spark",
+        "model": "qwen/qwen3-32b",
         "port": 8001,
+        "mem_fraction": 0.45,
         "env": {"NIM_MODEL_PROFILE": "auto"},
     },
 ]
 
 
 def _plan(services: list[dict[str, Any]], gpu: dict[str, Any], ngc: bool = False) -> list[dict[str, Any]]:
-    out = plan_services(
-        services,
-        profile_name=gpu["profile"],
-        profiles=PROFILES,
-        gpu_facts=gpu,
-        settings=Settings(systemd_version=255),
-        ngc_api_key_present=ngc,
-    )
+    """The plan (the one parser) then the renderer, as the preflight and serving stages run them."""
+    out = render(services, gpu, plan_over={"ngc_api_key": FAKE_NGC_KEY} if ngc else {})
     assert out["errors"] == []
-    return out["present"]
+    return list(out["present"])
 
 
 def _render(template: str, svc: dict[str, Any], **extra: Any) -> str:
@@ -219,6 +204,7 @@ def test_cpu_service_gets_no_gpu_flags() -> None:
         "name": "standin",
         "engine": "openai",
         "image": "sparkfleet-lab/llm-standin:llama.cpp",
+        "model": "sparkfleet/tiny-llama",
         "gpu": "none",
         "port": 8081,
         "container_port": 8080,

@@ -333,7 +333,21 @@ def _query_gpus(probe: Probe, smi: str, raw: dict[str, Any]) -> list[dict[str, A
         combined = f"{out}\n{err}"
         if rc == 0:
             raw["query_fields"], raw["query_csv"] = list(fields), out
-            return [gpu_from_row(row) for row in parse_query_csv(out, fields)]
+            try:
+                rows = parse_query_csv(out, fields)
+            except ValueError as exc:
+                raise GpuDetectionError(
+                    f"nvidia-smi --query-gpu printed output sparkfleet cannot read ({exc}). Fix: check `nvidia-smi "
+                    "--query-gpu=index,name --format=csv` by hand; a driver/library mismatch or a wrapper script "
+                    "on the PATH prints such output"
+                ) from None
+            if not rows:
+                raise GpuDetectionError(
+                    "nvidia-smi exited 0 but listed no GPU (empty --query-gpu output). Fix: run `nvidia-smi -L`; "
+                    "if it lists nothing, the driver sees no device (check `lspci | grep -i nvidia`, then reboot "
+                    "or reinstall the driver through DGX OS updates)"
+                )
+            return [gpu_from_row(row) for row in rows]
         if NO_DEVICES in combined.lower():
             raw["query_fields"], raw["query_csv"] = list(fields), combined
             return []
@@ -414,8 +428,16 @@ def detect(
     if nvidia_runtime is None:
         warnings.append("/etc/docker/daemon.json is not valid JSON: dockerd will refuse to start with it")
 
+    no_gpu_reason = None
+    if not gpus:
+        no_gpu_reason = (
+            "nvidia-smi is not on the PATH (no NVIDIA driver installed)"
+            if not smi
+            else "nvidia-smi reports 'No devices were found' (the driver is loaded but sees no GPU)"
+        )
     facts: dict[str, Any] = {
         "profile": profile,
+        "no_gpu_reason": no_gpu_reason,
         "profile_source": source,
         "serving_gpu": dict(chosen) if chosen is not None else None,
         "gpus": gpus,

@@ -1,4 +1,4 @@
-"""sparkfleet_plan_check: the preflight validation of services, secrets, driver, memory and disk."""
+"""sparkfleet_plan_check: the one parser and the host plan (services, secrets, driver, GPU, memory, disk)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import preflight
-from ansible.module_utils.sparkfleet.preflight import PlanInputs, check_plan
+from ansible.module_utils.sparkfleet.service import parse
+from ansible.module_utils.sparkfleet.service import plan as planmod
+from ansible.module_utils.sparkfleet.service.plan import PlanInputs, check_plan
 
 from tests.conftest import FIXTURES, ROOT
 from tests.unit.module_fakes import ExitJson
@@ -91,7 +92,7 @@ def cpu_svc(**over: Any) -> dict[str, Any]:
     )  # fmt: skip
 
 
-def plan(services: Any, gpu: dict[str, Any] | None = None, **over: Any) -> preflight.Plan:
+def plan(services: Any, gpu: dict[str, Any] | None = None, **over: Any) -> planmod.Plan:
     inputs: dict[str, Any] = {
         "services": services,
         "profiles": copy.deepcopy(PROFILES),
@@ -108,12 +109,16 @@ BAD: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any], str]] = [
     ("service-not-a-dict", ["sglang"], None, {}, "llm_serving_services[0] must be a dict"),
     ("missing-model", [svc(model=None)], None, {}, "llm_serving_services[0] (sglang-qwen3-8b).model is required"),
     ("port-as-string", [svc(port="30000")], None, {}, ".port must be an integer 1-65535, got '30000' (str)"),
-    ("port-too-big", [svc(port=70000)], None, {}, ".port must be an integer 1-65535, got 70000"),
+    ("port-too-big", [svc(port=70000)], None, {}, ".port must be an integer 1-65535, got 70000 (int)"),
     ("port-bool", [svc(port=True)], None, {}, ".port must be an integer 1-65535, got True (bool)"),
-    ("container-port-zero", [cpu_svc(container_port=0)], None, {}, ".container_port must be an integer 1-65535"),
-    ("mem-fraction-1.5", [svc(mem_fraction=1.5)], None, {}, ".mem_fraction must be a number in (0, 1]"),
-    ("mem-fraction-zero", [svc(mem_fraction=0)], None, {}, "(a share of the GPU's memory), got 0"),
-    ("mem-fraction-string", [svc(mem_fraction="0.5")], None, {}, "memory), got '0.5'"),
+    ("container-port-zero", [cpu_svc(container_port=0)], None, {},
+     ".container_port must be an integer 1-65535, got 0"),
+    ("mem-fraction-1.5", [svc(mem_fraction=1.5)], None, {},
+     ".mem_fraction must be a number above 0 and at most 1, got 1.5"),
+    ("mem-fraction-zero", [svc(mem_fraction=0)], None, {},
+     ".mem_fraction must be a number above 0 and at most 1, got 0 (int)"),
+    ("mem-fraction-string", [svc(mem_fraction="0.5")], None, {},
+     "at most 1, got '0.5' (str) (write it without quotes)"),
     ("two-services-one-port", [svc(), svc(name="second")], None, {},
      "llm_serving_services[1] (second).port 30000 is also used by llm_serving_services[0] (sglang-qwen3-8b)"),
     ("duplicate-name", [svc(), svc(port=30001)], None, {},
@@ -137,14 +142,14 @@ BAD: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any], str]] = [
      ".image 'LMSYSORG/SGLang:latest' is not a docker image reference"),
     ("bad-image-digest", [svc(image="lmsysorg/sglang@sha256:abc123")], None, {}, "is not a docker image reference"),
     ("image-without-tag", [svc(image="lmsysorg/sglang")], None, {}, ".image 'lmsysorg/sglang' has no tag or digest"),
-    ("image-not-a-string", [svc(image=["lmsysorg/sglang:v1"])], None, {}, "is not a docker image reference"),
+    ("image-not-a-string", [svc(image=["lmsysorg/sglang:v1"])], None, {}, ".image must be a string, got list"),
     ("unknown-key-typo", [svc(modle="x")], None, {},
      "llm_serving_services[0] (sglang-qwen3-8b).modle is not a service key (did you mean model?)"),
     ("removed-key", [svc(mem_fraction_static=0.8)], None, {},
      ".mem_fraction_static is not a service key: use mem_fraction instead"),
-    ("unknown-engine", [svc(engine="tgi")], None, {}, ".engine 'tgi' must be one of sglang, nim, vllm, openai"),
-    ("bad-state", [svc(state="running")], None, {}, ".state must be present or absent, got 'running'"),
-    ("gpu-bool", [svc(gpu=True)], None, {}, ".gpu must be auto, none, a GPU index"),
+    ("unknown-engine", [svc(engine="tgi")], None, {}, ".engine 'tgi' must be one of sglang, vllm, nim, openai"),
+    ("bad-state", [svc(state="running")], None, {}, ".state 'running' must be one of present, absent"),
+    ("gpu-bool", [svc(gpu=True)], None, {}, ".gpu must be auto, none, all, a GPU index"),
     ("gpu-index-not-on-host", [svc(gpu=3)], None, {},
      ".gpu 3 matches no GPU on this host (GPUs: 0: NVIDIA H100 80GB HBM3)"),
     ("env-not-a-dict", [svc(env=["HF_HOME=/x"])], None, {}, ".env must be a dict of NAME: value, got list"),
@@ -153,17 +158,19 @@ BAD: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any], str]] = [
     ("extra-args-string", [svc(extra_args="--enable-metrics")], None, {}, ".extra_args must be a list of strings"),
     ("extra-args-sets-mem-fraction", [svc(extra_args=["--mem-fraction-static", "0.9"])], None, {},
      ".extra_args sets --mem-fraction-static: use the service key mem_fraction"),
-    ("context-negative", [svc(context_length=-1)], None, {}, ".context_length must be a positive integer"),
+    ("context-negative", [svc(context_length=-1)], None, {}, ".context_length must be an integer 1-10000000, got -1"),
     ("unknown-dtype", [svc(model_dtype="fp9")], None, {}, ".model_dtype 'fp9' must be one of"),
-    ("params-as-string", [svc(model_params_b="8B")], None, {}, ".model_params_b must be a positive number"),
-    ("bad-name", [svc(name="my service")], None, {}, ".name 'my service' must be 1-63 letters"),
+    ("params-as-string", [svc(model_params_b="8B")], None, {},
+     ".model_params_b must be a number above 0, got '8B' (str)"),
+    ("bad-name", [svc(name="my service")], None, {}, ".name 'my service' must be 1-63 lower-case letters"),
     ("driver-too-old", [svc()], {**H100, "driver_version": "535.183.01"}, {},
      "NVIDIA driver 535.183.01 is older than 550.0, the minimum for profile hopper "
      "(sparkfleet_profiles.hopper.min_driver_version)"),
     ("override-gpu-profile-without-driver", [cpu_svc()], NO_GPU, {"profile_override": "dgx_spark"},
      "profile dgx_spark needs NVIDIA driver >= 580.0"),
-    ("gpu-service-without-gpu-not-skipped", [svc()], NO_GPU, {"skip_gpu_services_without_gpu": False},
-     "llm_serving_services[0] (sglang-qwen3-8b) is a GPU service (gpu: auto) on a host with profile none"),
+    ("gpu-service-without-gpu-not-skipped", [svc()], NO_GPU, {},
+     "llm_serving_services[0] (sglang-qwen3-8b) is a GPU service (gpu: auto) on a host with profile none and 0 GPU(s): "
+     "nvidia-smi is not on the PATH"),
     ("gpu-detection-failed", [], None, {"gpu_error": "nvidia-smi failed: NVML mismatch, reboot"},
      "GPU detection failed: nvidia-smi failed: NVML mismatch, reboot"),
     ("disk-too-small", [svc()], None, {"free_disk_gb": lambda _p: 5.0},
@@ -199,7 +206,7 @@ def test_both_ngc_key_formats_are_accepted(key: str) -> None:
     assert len(LEGACY_KEY) == 88
     result = plan([svc(engine="nim", image="nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.4", port=8000)], ngc_api_key=key)
     assert result.errors == []
-    assert result.deploy == ["sglang-qwen3-8b"]
+    assert result.names("deploy") == ["sglang-qwen3-8b"]
 
 
 def test_ngc_image_loaded_from_archive_needs_no_key() -> None:
@@ -211,8 +218,8 @@ def test_good_h100_plan_from_real_facts() -> None:
     result = plan([svc(mem_fraction=0.88), cpu_svc()])
     assert result.errors == []
     assert result.profile == "hopper"
-    assert result.deploy == ["sglang-qwen3-8b", "standin"]
-    assert result.skipped == []
+    assert result.names("deploy") == ["sglang-qwen3-8b", "standin"]
+    assert result.as_fact()["skipped"] == []
     assert result.serving_gpu is not None
     assert result.serving_gpu["name"] == "NVIDIA H100 80GB HBM3"
     assert "profile hopper; GPU 0 NVIDIA H100 80GB HBM3; driver 580.159.04" in result.summary
@@ -233,17 +240,20 @@ def test_station_services_by_gpu_name_and_index() -> None:
     result = plan(services, STATION)
     assert result.errors == []
     assert result.serving_gpu is not None and result.serving_gpu["index"] == 1
-    assert result.deploy == ["sglang-qwen3-8b", "small"]
+    assert result.names("deploy") == ["sglang-qwen3-8b", "small"]
 
 
-def test_profile_none_skips_gpu_services_and_keeps_cpu_services() -> None:
-    result = plan([cpu_svc(), svc()], NO_GPU)
+def test_skipping_gpu_services_on_a_host_without_gpu_is_an_explicit_choice() -> None:
+    result = plan([cpu_svc(), svc()], NO_GPU, skip_gpu_services_without_gpu=True)
     assert result.errors == []
     assert result.profile == "none"
     assert result.serving_gpu is None
-    assert result.deploy == ["standin"]
-    assert [s["name"] for s in result.skipped] == ["sglang-qwen3-8b"]
-    assert "profile none" in result.skipped[0]["reason"]
+    assert result.names("deploy") == ["standin"]
+    assert [s["name"] for s in result.as_fact()["skipped"]] == ["sglang-qwen3-8b"]
+    assert result.as_fact()["skipped"][0]["reason"].startswith(
+        "skipped by choice (preflight_skip_gpu_services_without_gpu)"
+    )
+    assert "nvidia-smi is not on the PATH" in result.as_fact()["skipped"][0]["reason"]
     assert result.summary.startswith(
         "profile none; no serving GPU; driver none; deploy: standin; skipped: sglang-qwen3-8b"
     )
@@ -252,7 +262,7 @@ def test_profile_none_skips_gpu_services_and_keeps_cpu_services() -> None:
 def test_absent_services_are_neither_deployed_nor_port_checked() -> None:
     result = plan([svc(), svc(name="old", state="absent")])
     assert result.errors == []
-    assert result.deploy == ["sglang-qwen3-8b"]
+    assert result.names("deploy") == ["sglang-qwen3-8b"]
 
 
 def test_valid_override_wins_and_sets_profile() -> None:
@@ -283,7 +293,7 @@ def test_warnings_for_unchecked_memory_and_mig() -> None:
     ],
 )
 def test_good_image_references(image: str) -> None:
-    parsed = preflight.parse_image(image)
+    parsed = parse.parse_image(image)
     assert parsed is not None
     assert parsed["tag"] or parsed["digest"]
 
@@ -293,16 +303,16 @@ def test_good_image_references(image: str) -> None:
     [("lmsysorg/sglang:v1", "docker.io"), ("nvcr.io/nim/x:1", "nvcr.io"), ("localhost:5000/a:1", "localhost")],
 )
 def test_image_registry(ref: str, registry: str) -> None:
-    assert preflight.image_registry(ref) == registry
+    assert parse.image_registry(ref) == registry
 
 
 @pytest.mark.parametrize(("a", "b"), [("580.95.05", "580.0"), ("550.0", "550"), ("1000.1", "999.9")])
 def test_version_order(a: str, b: str) -> None:
-    assert preflight.version_tuple(a) >= preflight.version_tuple(b)
+    assert planmod.version_tuple(a) >= planmod.version_tuple(b)
 
 
 def test_free_disk_of_a_missing_path_uses_its_parent(tmp_path: Any) -> None:
-    free = preflight.free_disk_gb(str(tmp_path / "not" / "yet" / "there"))
+    free = planmod.free_disk_gb(str(tmp_path / "not" / "yet" / "there"))
     assert free is not None and free > 0
 
 
@@ -322,8 +332,9 @@ class FakeModule:
 
 def test_module_entry_returns_the_plan_fact_and_never_fails() -> None:
     module = FakeModule(services=[svc(), {"name": "x", "port": "bad"}], gpu_facts=NO_GPU, ngc_api_key=None)
+    module.params["skip_gpu_services_without_gpu"] = True
     with pytest.raises(ExitJson) as caught:
-        preflight.run_module(module)
+        planmod.run_module(module)
     result = caught.value.args[0]
     assert result["changed"] is False
     fact = result["ansible_facts"]["sparkfleet_plan"]

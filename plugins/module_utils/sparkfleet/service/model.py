@@ -1,0 +1,370 @@
+"""The service model: the ONE definition of a service in ``llm_serving_services``.
+
+Every key a service may have, its type, whether it is required, its default, its choices and its
+description live in ``FIELDS`` below; the engines differ only in data (``ENGINES``). The parser
+(``service/parse.py``) checks against this table, the serving role's ``meta/argument_specs.yml`` and the
+service table in ``docs/development.md`` are generated from it (``python3 -m lab.gen_service_docs``), and a
+unit test fails when either file drifts from it. Nothing else defines a service key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..contracts import DTYPE_BYTES
+
+SERVICES_VAR = "llm_serving_services"
+STATES = ("present", "absent")
+
+
+# --------------------------------------------------------------------------------------------- engines
+
+
+@dataclass(frozen=True)
+class EngineFlags:
+    """The engine's own flags sparkfleet sets from service keys (None: the engine has no such flag)."""
+
+    model: str | None = None
+    host: str | None = None
+    port: str | None = None
+    mem_fraction: str | None = None
+    context_length: str | None = None
+
+
+@dataclass(frozen=True)
+class Engine:
+    """Everything that differs between engines, as data: adding an engine is adding an entry here."""
+
+    name: str
+    default_port: int
+    # Port inside the container; None: the same as the host port.
+    container_port: int | None
+    health_paths: tuple[str, ...]
+    # Secrets the serving role writes into the service's 0600 env file (names only; values come from the vault).
+    secret_env: tuple[str, ...]
+    # Host cache mounted into the container: "hf" (Hugging Face cache), "nim" (NIM cache, UID 1000) or "".
+    cache: str
+    flags: EngineFlags
+    # The container's command before the flags when the service sets no `command`.
+    launcher: tuple[str, ...] = ()
+    # Profile key whose list of flags is added to every service of this engine (e.g. sglang_args).
+    profile_args: str | None = None
+    requires_ngc_key: bool = False
+    allows_command: bool = True
+    description: str = ""
+
+
+_SGLANG_FLAGS = EngineFlags(
+    model="--model-path",
+    host="--host",
+    port="--port",
+    mem_fraction="--mem-fraction-static",
+    context_length="--context-length",
+)
+_VLLM_FLAGS = EngineFlags(
+    model="--model",
+    host="--host",
+    port="--port",
+    mem_fraction="--gpu-memory-utilization",
+    context_length="--max-model-len",
+)
+
+ENGINES: dict[str, Engine] = {
+    "sglang": Engine(
+        name="sglang",
+        default_port=30000,
+        container_port=None,
+        # /health and /health_generate answer 503 while starting on current SGLang builds, 200 at once on old
+        # ones: /health_generate runs a real one-token generation, /v1/models proves the OpenAI API is mounted.
+        health_paths=("/health_generate", "/v1/models"),
+        secret_env=("HF_TOKEN",),
+        cache="hf",
+        flags=_SGLANG_FLAGS,
+        launcher=("python3", "-m", "sglang.launch_server"),
+        profile_args="sglang_args",
+        description="SGLang (python3 -m sglang.launch_server) with the profile's flags",
+    ),
+    "vllm": Engine(
+        name="vllm",
+        default_port=8000,
+        container_port=None,
+        health_paths=("/health", "/v1/models"),
+        secret_env=("HF_TOKEN",),
+        cache="hf",
+        flags=_VLLM_FLAGS,
+        description="vLLM's OpenAI server (the image's entry point) with --model and the memory flags",
+    ),
+    "nim": Engine(
+        name="nim",
+        default_port=8000,
+        container_port=8000,
+        health_paths=("/v1/health/ready",),
+        secret_env=("NGC_API_KEY",),
+        cache="nim",
+        flags=EngineFlags(),
+        requires_ngc_key=True,
+        allows_command=False,
+        description="an NVIDIA NIM image (runs its own server on 8000, configured by env)",
+    ),
+    "openai": Engine(
+        name="openai",
+        default_port=8000,
+        container_port=None,
+        health_paths=("/v1/models",),
+        secret_env=(),
+        cache="",
+        flags=EngineFlags(),
+        description="any OpenAI-compatible image, run with its own arguments (command)",
+    ),
+}
+
+# The address a server listens on inside its container; the host side is docker's --publish.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - inside the container only
+LISTEN_ANYWHERE = (ALL_INTERFACES, "::", "[::]")
+
+
+# --------------------------------------------------------------------------------------------- grammar
+
+# One rule for names, case included: the name becomes sparkfleet-<name>.service and the container's name.
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+NAME_RULE = "1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SHM_RE = re.compile(r"^[0-9]+(\.[0-9]+)?([bkmg]|kb|mb|gb)?$", re.IGNORECASE)
+HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+# Docker image reference (distribution/reference): [registry[:port]/]path[:tag][@sha256:<64 hex>].
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
+PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_RE = re.compile(
+    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{PATH_COMPONENT}(?:/{PATH_COMPONENT})*)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
+NGC_REGISTRY = "nvcr.io"
+
+# Secrets by shape: a Hugging Face token and both NGC key formats (FIELD-NOTES: legacy 86 + '==', nvapi-...).
+HF_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{30,}")
+NGC_KEY_RE = re.compile(r"^(?:[A-Za-z0-9]{86}==|nvapi-[A-Za-z0-9_-]{20,})$")
+SECRET_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("a Hugging Face token", HF_TOKEN_RE),
+    ("an NGC API key", re.compile(r"nvapi-[A-Za-z0-9_-]{20,}|(?<![A-Za-z0-9])[A-Za-z0-9]{86}==")),
+)
+# The vault variables a secret belongs in, by the env name a server reads it from.
+SECRET_VARS = {"HF_TOKEN": "sparkfleet_hf_token", "NGC_API_KEY": "sparkfleet_ngc_api_key"}
+SECRET_ENV_NAMES = frozenset({*SECRET_VARS, "HUGGING_FACE_HUB_TOKEN", "NGC_CLI_API_KEY"})
+
+# docker run options that break the container's isolation: refused unless the service sets allow_host_access.
+HOST_NAMESPACE_OPTIONS = ("--pid", "--network", "--net", "--uts", "--userns", "--cgroupns")
+PRIVILEGED_OPTIONS = ("--privileged",)
+MOUNT_OPTIONS = ("-v", "--volume", "--mount")
+CAP_OPTIONS = ("--cap-add",)
+SECURITY_OPTIONS = ("--security-opt",)
+# Host paths a container must not mount (the whole system, its configuration, docker's socket and state).
+SYSTEM_PATHS = (
+    "/",
+    "/bin",
+    "/boot",
+    "/dev",
+    "/etc",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/proc",
+    "/root",
+    "/run",
+    "/sbin",
+    "/sys",
+    "/usr",
+    "/var/lib/docker",
+    "/var/run",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+)
+
+
+# --------------------------------------------------------------------------------------------- fields
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a service: what the parser checks, the argument spec declares and the docs list."""
+
+    name: str
+    kind: str  # str, int, float, bool, list, dict, raw
+    description: str
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    elements: str | None = None  # list element kind for the argument spec
+    minimum: float | None = None
+    maximum: float | None = None
+    # Text for the docs' default column when the default is computed (engine's, profile's, role's).
+    default_text: str = ""
+    # Whether the value reaches a unit file, an env file or a command line (control characters refused).
+    reaches_host: bool = False
+
+    @property
+    def spec_type(self) -> str:
+        return self.kind
+
+
+VERIFY_KEYS: dict[str, str] = {
+    "enabled": "bool",
+    "thresholds": "dict",
+    "checks": "list",
+    "concurrency": "list",
+}
+
+FIELDS: tuple[Field, ...] = (
+    Field("name", "str", f"Unit C(sparkfleet-<name>.service) and container C(sparkfleet-<name>): {NAME_RULE}.",
+          required=True, reaches_host=True),
+    Field("engine", "str", "How the container is run: " + "; ".join(f"C({e.name}) {e.description}"
+          for e in ENGINES.values()) + ".", required=True, choices=tuple(ENGINES)),
+    Field("image", "str", "Image reference with a tag or digest (C(lmsysorg/sglang:latest-cu130), "
+          "C(repo@sha256:...)).", required=True, reaches_host=True),
+    Field("model", "str", "The served model: SGLang C(--model-path), vLLM C(--model), and the id the benchmark "
+          "asks for (what C(/v1/models) lists).", required=True, reaches_host=True),
+    Field("image_archive", "str", "Controller path of a C(docker save) archive loaded instead of pulling "
+          "(air-gapped labs); relative paths are tried against C(llm_serving_archive_search_dirs), the inventory "
+          "and the repository.", default="", reaches_host=True),
+    Field("port", "int", "Host port the service is published on.", minimum=1, maximum=65535,
+          default_text="the engine's: " + ", ".join(f"{e.name} {e.default_port}" for e in ENGINES.values())),
+    Field("container_port", "int", "Port inside the container.", minimum=1, maximum=65535,
+          default_text="nim 8000, otherwise port"),
+    Field("gpu", "raw", "C(auto) (the GPU detection chose), a GPU index (an integer), a word of a GPU name such "
+          "as C(GB300), C(all), or C(none) for a CPU service (no GPU flags at all).", default="auto"),
+    Field("mem_fraction", "float", "Share of the GPU's memory: SGLang C(--mem-fraction-static), vLLM "
+          "C(--gpu-memory-utilization); at most the profile's max_mem_fraction.", minimum=0.0, maximum=1.0,
+          default_text="the profile's default_mem_fraction"),
+    Field("context_length", "int", "SGLang C(--context-length), vLLM C(--max-model-len).", minimum=1,
+          maximum=10_000_000),
+    Field("model_params_b", "float", "Billions of parameters (preflight's memory plan, the report's bandwidth "
+          "ceiling).", minimum=0.0),
+    Field("model_dtype", "str", "Weight type (memory plan, bandwidth ceiling).", choices=tuple(DTYPE_BYTES)),
+    Field("memory_gb", "float", "Explicit memory need in GB (memory plan), instead of model_params_b.",
+          minimum=0.0),
+    Field("extra_args", "list", "Appended to the engine's arguments; a flag given here replaces the role's "
+          "default of it (flags that sparkfleet sets from a key, port and host included, are refused).",
+          default=[], elements="str", reaches_host=True),
+    Field("command", "list", "The container's arguments (openai engine), or the launcher replacing SGLang's "
+          "C(python3 -m sglang.launch_server).", default=[], elements="str", reaches_host=True),
+    Field("env", "dict", "Environment of the container, written to its root-owned 0600 env file (no secrets: "
+          "HF_TOKEN and NGC_API_KEY come from the vault variables).", default={}, reaches_host=True),
+    Field("state", "str", "C(absent) stops, disables and removes unit, env file and container.",
+          default="present", choices=STATES),
+    Field("shm_size", "str", "C(--shm-size) (for example C(16g)).", reaches_host=True,
+          default_text="GPU services: the profile's shm_size"),
+    Field("docker_args", "list", "Extra C(docker run) options before the image. Options that break the "
+          "container's isolation (C(--privileged), host namespaces, mounts of system directories, capabilities "
+          "beyond the profile's) need allow_host_access.", default=[], elements="str", reaches_host=True),
+    Field("allow_host_access", "bool", "Opt in to docker_args that break the container's isolation (documented "
+          "in docs/serving.md). Leave false unless the image's documentation requires it.", default=False),
+    Field("health_paths", "list", "Endpoints that must all answer 200, in order.", elements="str",
+          reaches_host=True, default_text="the engine's: " + "; ".join(
+              f"{e.name} {' + '.join(e.health_paths)}" for e in ENGINES.values())),
+    Field("health_timeout_s", "int", "Health budget of this service in seconds.", minimum=1, maximum=86400,
+          default_text="llm_serving_health_timeout_s"),
+    Field("stop_timeout_s", "int", "Grace period of C(docker stop) in seconds.", minimum=1, maximum=3600,
+          default_text="llm_serving_stop_timeout_s"),
+    Field("verify", "dict", "Verification settings read by llm_verify: " + ", ".join(
+          f"C({k}) ({v})" for k, v in VERIFY_KEYS.items()) + ".", default={}),
+)  # fmt: skip
+
+FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+SERVICE_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS)
+REQUIRED_KEYS: tuple[str, ...] = tuple(f.name for f in FIELDS if f.required)
+
+# Names that were renamed or are easy to guess wrong: key -> what to write instead.
+RENAMED_KEYS: dict[str, str] = {
+    "mem_fraction_static": "mem_fraction",
+    "mem-fraction-static": "mem_fraction",
+    "gpus": "gpu",
+    "gpu_index": "gpu",
+    "device": "gpu",
+    "image_tar": "image_archive",
+    "args": "extra_args",
+    "environment": "env",
+    "context_len": "context_length",
+    "max_model_len": "context_length",
+    "dtype": "model_dtype",
+    "params_b": "model_params_b",
+    "privileged": "allow_host_access",
+}
+
+
+def engine_flag_keys(engine: Engine) -> dict[str, str]:
+    """{flag: service key} for the flags the engine gets from service keys (setting them by hand is refused)."""
+    keys = {"mem_fraction": engine.flags.mem_fraction, "context_length": engine.flags.context_length}
+    return {flag: key for key, flag in keys.items() if flag}
+
+
+# --------------------------------------------------------------------------------------------- generation
+
+
+def _spec_default(f: Field) -> Any:
+    return (
+        list(f.default)
+        if isinstance(f.default, list)
+        else dict(f.default)
+        if isinstance(f.default, dict)
+        else f.default
+    )
+
+
+def argument_spec_options() -> dict[str, dict[str, Any]]:
+    """The ``options`` of ``llm_serving_services`` in an argument spec, generated from FIELDS."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in FIELDS:
+        opt: dict[str, Any] = {"type": f.spec_type}
+        if f.elements:
+            opt["elements"] = f.elements
+        if f.required:
+            opt["required"] = True
+        if f.default is not None:
+            opt["default"] = _spec_default(f)
+        if f.choices:
+            opt["choices"] = list(f.choices)
+        text = f.description
+        if f.default_text:
+            text += f" Default: {f.default_text}."
+        opt["description"] = text
+        out[f.name] = opt
+    return out
+
+
+def docs_table() -> list[str]:
+    """The service table of docs/development.md, generated from FIELDS (Markdown lines)."""
+
+    def _plain(text: str) -> str:
+        return re.sub(r"C\(([^)]*)\)", r"`\1`", text).replace("|", "\\|")
+
+    lines = ["| key | type | required | default | description |", "| --- | --- | --- | --- | --- |"]
+    for f in FIELDS:
+        kind = f"list of {f.elements}" if f.elements else f.kind
+        if f.choices:
+            kind += ": " + ", ".join(f"`{c}`" for c in f.choices)
+        if f.minimum is not None or f.maximum is not None:
+            lo = "" if f.minimum is None else f"{f.minimum:g}"
+            hi = "" if f.maximum is None else f"{f.maximum:g}"
+            kind += f" ({lo}..{hi})"
+        default = f.default_text or ("" if f.default in (None, "", [], {}) else f"`{f.default}`")
+        lines.append(
+            f"| `{f.name}` | {kind} | {'yes' if f.required else ''} | {_plain(default)} | {_plain(f.description)} |"
+        )
+    return lines
+
+
+def service_defaults() -> Mapping[str, Any]:
+    """Fixed defaults by key (computed defaults, such as the engine's port, are filled by the parser)."""
+    return {f.name: _spec_default(f) for f in FIELDS if f.default is not None}
+
+
+@dataclass
+class ParsedServices:
+    """The parser's result: normalized services (every key present) and errors naming the path."""
+
+    services: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)

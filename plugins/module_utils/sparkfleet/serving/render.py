@@ -1,0 +1,326 @@
+"""Render the plan: a planned service (``service/plan.py``) -> its ``docker run`` argv and systemd unit inputs.
+
+Nothing here validates a service: the one parser did, before any host changed. What needs the host itself
+(a port another process already listens on) is checked here, from probes the role reads first.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX
+from ..service.model import ALL_INTERFACES, ENGINES, SERVICES_VAR
+from ..service.plan import ABSENT, DEPLOY, SKIPPED
+from .errors import ServingError
+from .probes import parse_listening_ports, parse_own_containers
+
+HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
+NIM_CACHE_IN_CONTAINER = "/opt/nim/.cache"
+
+
+@dataclass
+class Settings:
+    """Role-wide settings (role defaults) that shape every unit."""
+
+    hf_cache_dir: str = "/var/lib/sparkfleet/huggingface"
+    hf_hub_offline: int = 0
+    nim_cache_dir: str = "/opt/nim/.cache"
+    nim_uid: int = 1000
+    env_dir: str = "/etc/sparkfleet/serving"
+    unit_dir: str = "/etc/systemd/system"
+    docker_bin: str = "/usr/bin/docker"
+    bind_address: str = ""
+    restart_sec: int = 15
+    restart_max_delay_s: int = 300
+    restart_steps: int = 5
+    start_limit_interval_s: int = 1800
+    start_limit_burst: int = 10
+    stop_timeout_s: int = 60
+    health_timeout_s: int = 2700
+    systemd_version: int = 0
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None) -> Settings:
+        data = dict(data or {})
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ServingError(f"unknown settings {unknown}: known settings are {sorted(known)}")
+        defaults = cls()
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            default = getattr(defaults, key)
+            try:
+                out[key] = int(value) if isinstance(default, int) else str(value)
+            except (TypeError, ValueError):
+                raise ServingError(f"setting {key} must be an integer, not {value!r}") from None
+        return cls(**out)
+
+
+def systemd_quote(arg: str) -> str:
+    """Quote one argument for an Exec*= line (systemd.syntax: quoting, then % specifiers and $ expansion)."""
+    arg = arg.replace("%", "%%").replace("$", "$$")
+    if arg and re.fullmatch(r"[A-Za-z0-9_@%+=:,./-]+", arg):
+        return arg
+    if "'" not in arg and "\\" not in arg:
+        return f"'{arg}'"
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd_join(argv: Sequence[str]) -> str:
+    return " ".join(systemd_quote(a) for a in argv)
+
+
+def _flag_groups(args: Sequence[str]) -> list[list[str]]:
+    """Split ["--a", "1", "--b", "--c", "x"] into [["--a","1"], ["--b"], ["--c","x"]]."""
+    groups: list[list[str]] = []
+    for a in args:
+        if a.startswith("-") or not groups:
+            groups.append([a])
+        else:
+            groups[-1].append(a)
+    return groups
+
+
+def _flag_name(arg: str) -> str:
+    return arg.split("=", 1)[0]
+
+
+def merge_args(defaults: Sequence[str], overrides: Sequence[str]) -> list[str]:
+    """Default flags the user did not set in `overrides`, then the overrides (the user's value wins)."""
+    given = {_flag_name(a) for a in overrides if a.startswith("-")}
+    kept = [g for g in _flag_groups(defaults) if _flag_name(g[0]) not in given]
+    return [a for g in kept for a in g] + list(overrides)
+
+
+def _fmt_fraction(x: float) -> str:
+    return f"{x:.2f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+
+
+def names_of(name: str, settings: Settings) -> dict[str, str]:
+    """What sparkfleet owns on a host for one service: unit, container, env file."""
+    unit_name = f"{UNIT_PREFIX}{name}.service"
+    return {
+        "name": name,
+        "unit_name": unit_name,
+        "unit_path": f"{settings.unit_dir}/{unit_name}",
+        "container_name": f"{UNIT_PREFIX}{name}",
+        "env_file": f"{settings.env_dir}/{name}.env",
+    }
+
+
+@dataclass
+class Rendered:
+    """Everything the role needs for one present service."""
+
+    name: str
+    engine: str
+    image: str
+    image_archive: str
+    model: str
+    port: int
+    container_port: int
+    gpu: str
+    unit_name: str
+    container_name: str
+    unit_path: str
+    env_file: str
+    docker_argv: list[str]
+    env: dict[str, str]
+    secret_env: list[str]
+    directories: list[dict[str, Any]]
+    health_paths: list[str]
+    health_timeout_s: int
+    stop_timeout_s: int
+    unit: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["docker_run"] = shlex.join(self.docker_argv)
+        return d
+
+
+def _gpu_flags(device: int | str | None) -> list[str]:
+    if device is None:
+        return []
+    if device == "all":
+        return ["--gpus", "all"]
+    return ["--gpus", f'"device={int(device)}"']
+
+
+def _engine_args(svc: Mapping[str, Any], profile: Mapping[str, Any]) -> list[str]:
+    """The container's command and the engine's flags (data in service/model.py's ENGINES)."""
+    engine = ENGINES[svc["engine"]]
+    flags = engine.flags
+    command = list(svc["command"]) or list(engine.launcher)
+    extra = list(svc["extra_args"])
+    if flags.model is None:  # nim (configured by env) and openai (the image's own arguments)
+        return command + extra
+    defaults = [flags.host or "--host", ALL_INTERFACES, flags.port or "--port", str(svc["container_port"])]
+    if flags.mem_fraction and svc["mem_fraction"] is not None:
+        defaults += [flags.mem_fraction, _fmt_fraction(float(svc["mem_fraction"]))]
+    if flags.context_length and svc["context_length"]:
+        defaults += [flags.context_length, str(svc["context_length"])]
+    if engine.profile_args:
+        defaults += [str(a) for a in profile.get(engine.profile_args) or []]
+    return [*command, flags.model, svc["model"], *merge_args(defaults, extra)]
+
+
+def render_service(
+    svc: Mapping[str, Any], *, profile: Mapping[str, Any], settings: Settings, hf_token_present: bool = False
+) -> Rendered:
+    """One planned service (status deploy) -> its docker run argv and unit inputs."""
+    engine = ENGINES[svc["engine"]]
+    name = svc["name"]
+    own = names_of(name, settings)
+    port, cport = int(svc["port"]), int(svc["container_port"])
+    publish = f"{settings.bind_address}:{port}:{cport}" if settings.bind_address else f"{port}:{cport}"
+    gpu_flags = _gpu_flags(svc.get("gpu_device"))
+    argv = [settings.docker_bin, "run", "--rm", "--name", own["container_name"], "--pull", "never"]
+    argv += ["--label", f"{SERVICE_LABEL}={name}", "--label", f"{ENGINE_LABEL}={engine.name}"]
+    argv += ["--publish", publish, "--env-file", own["env_file"]]
+    shm_size = svc.get("shm_size")
+    if gpu_flags:
+        argv += gpu_flags
+        argv += [str(a) for a in profile.get("docker_args") or []]
+        shm_size = shm_size or profile.get("shm_size")
+    if shm_size:
+        argv += ["--shm-size", str(shm_size)]
+    directories: list[dict[str, Any]] = []
+    env = dict(svc["env"])
+    if engine.cache == "hf":
+        argv += ["--volume", f"{settings.hf_cache_dir}:{HF_CACHE_IN_CONTAINER}"]
+        directories.append({"path": settings.hf_cache_dir, "owner": "root", "group": "root", "mode": "0755"})
+        # The cache the hf_cache role fills, as the container sees it; offline once it is warm.
+        env.setdefault("HF_HOME", HF_CACHE_IN_CONTAINER)
+        env.setdefault("HF_HUB_CACHE", f"{HF_CACHE_IN_CONTAINER}/hub")
+        if settings.hf_hub_offline:
+            env.setdefault("HF_HUB_OFFLINE", "1")
+    elif engine.cache == "nim":
+        argv += ["--volume", f"{settings.nim_cache_dir}:{NIM_CACHE_IN_CONTAINER}"]
+        uid = str(settings.nim_uid)
+        directories.append({"path": settings.nim_cache_dir, "owner": uid, "group": uid, "mode": "0755"})
+    argv += list(svc["docker_args"])
+    argv.append(svc["image"])
+    argv += _engine_args(svc, profile)
+
+    secret_env = [s for s in engine.secret_env if s not in env and (s != "HF_TOKEN" or hf_token_present)]
+    health_timeout_s = int(svc.get("health_timeout_s") or settings.health_timeout_s)
+    stop_timeout_s = int(svc.get("stop_timeout_s") or settings.stop_timeout_s)
+    container = own["container_name"]
+    unit = {
+        "description": f"sparkfleet {engine.name} service {name} ({svc['model'] or svc['image']}) on port {port}",
+        "exec_start_pre": f"-{settings.docker_bin} rm -f {container}",
+        "exec_start": systemd_join(argv),
+        "exec_stop": f"{settings.docker_bin} stop -t {stop_timeout_s} {container}",
+        "timeout_stop_s": stop_timeout_s + 30,
+        "restart_sec": settings.restart_sec,
+        # Exponential back-off needs systemd 254 (RestartSteps); older systemd restarts at a fixed RestartSec.
+        "restart_steps": settings.restart_steps if settings.systemd_version >= 254 else 0,
+        "restart_max_delay_s": settings.restart_max_delay_s if settings.systemd_version >= 254 else 0,
+        "start_limit_interval_s": settings.start_limit_interval_s,
+        "start_limit_burst": settings.start_limit_burst,
+    }
+    return Rendered(
+        name=name,
+        engine=engine.name,
+        image=svc["image"],
+        image_archive=svc["image_archive"] or "",
+        model=svc["model"],
+        port=port,
+        container_port=cport,
+        gpu="none" if not gpu_flags else gpu_flags[1].strip('"'),
+        unit_name=own["unit_name"],
+        container_name=container,
+        unit_path=own["unit_path"],
+        env_file=own["env_file"],
+        docker_argv=argv,
+        env=env,
+        secret_env=secret_env,
+        directories=directories,
+        health_paths=list(svc["health_paths"]),
+        health_timeout_s=health_timeout_s,
+        stop_timeout_s=stop_timeout_s,
+        unit=unit,
+    )
+
+
+def render_plan(
+    plan: Mapping[str, Any] | None,
+    *,
+    profiles: Mapping[str, Any],
+    settings: Settings | None = None,
+    listening: str = "",
+    own_containers: str = "",
+    hf_token_present: bool = False,
+) -> dict[str, Any]:
+    """Render every service of a host's plan.
+
+    Returns {present: [...], absent: [...], skipped: [{name, reason}], images: [...], errors: [str]}; errors are
+    what only the host can tell (a port already taken by another process), each naming the variable.
+    """
+    settings = settings or Settings()
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("services"), list):
+        return {
+            "present": [],
+            "absent": [],
+            "skipped": [],
+            "images": [],
+            "errors": [
+                "no serving plan for this host (ansible_facts.sparkfleet_plan.services): the preflight role makes "
+                "it; run playbooks/preflight.yml or site.yml, which run it first"
+            ],
+        }
+    if plan.get("errors"):
+        return {
+            "present": [],
+            "absent": [],
+            "skipped": [],
+            "images": [],
+            "errors": ["the preflight plan of this host has problems: nothing is rendered (see the preflight stage)"],
+        }
+    profile_name = str(plan.get("profile") or "none")
+    if profile_name not in profiles:
+        return {
+            "present": [],
+            "absent": [],
+            "skipped": [],
+            "images": [],
+            "errors": [f"profile {profile_name!r} of the plan is not in sparkfleet_profiles: add it to profiles.yml"],
+        }
+    profile = profiles[profile_name]
+    services: list[Mapping[str, Any]] = plan["services"]
+    errors: list[str] = []
+    present: list[dict[str, Any]] = []
+    listening_ports = parse_listening_ports(listening)
+    owned = parse_own_containers(own_containers)
+    # Services being removed in this run free their ports before the present ones start.
+    removed = {s["name"] for s in services if s["status"] == ABSENT}
+    for svc in services:
+        if svc["status"] != DEPLOY:
+            continue
+        r = render_service(svc, profile=profile, settings=settings, hf_token_present=hf_token_present)
+        if r.port in listening_ports and owned.get(r.port) not in (r.name, *removed):
+            holder = f"the container of sparkfleet service {owned[r.port]}" if r.port in owned else "another process"
+            errors.append(
+                f"{svc.get('where') or SERVICES_VAR}.port {r.port} is already listening on this host ({holder}; see "
+                "`ss -ltnp`): choose a free port or stop what holds it"
+            )
+            continue
+        present.append(r.as_dict())
+    images: dict[tuple[str, str], dict[str, Any]] = {}
+    for p in present:
+        key = (p["image"], p["image_archive"])
+        images.setdefault(key, {"image": p["image"], "image_archive": p["image_archive"], "services": []})
+        images[key]["services"].append(p["name"])
+    return {
+        "present": present,
+        "absent": [names_of(s["name"], settings) for s in services if s["status"] == ABSENT],
+        "skipped": [{"name": s["name"], "reason": s["reason"]} for s in services if s["status"] == SKIPPED],
+        "images": list(images.values()),
+        "errors": errors,
+    }
