@@ -54,7 +54,7 @@ nproc; uname -r; $PY --version
 echo "== tests/gpu (make test-gpu)"
 export SPARKFLEET_GPU_OUT="$RES" HF_HOME=${HF_HOME:-/tmp/sparkfleet-hf}
 timeout "${SUITE_TIMEOUT:-540}" $PY -m pytest -p no:cacheprovider -rA -v -s \
-  tests/gpu/test_wheels.py tests/gpu/test_detection.py tests/gpu/test_benchmark.py tests/gpu/test_ansible_stages.py \
+  tests/gpu/test_wheels.py tests/gpu/test_detection.py tests/gpu/test_ansible_stages.py tests/gpu/test_benchmark.py \
   > "$RES/pytest.txt" 2>&1
 echo "pytest exit=$?" | tee -a "$RES/pytest.txt"
 grep -E "^(PASSED|FAILED|SKIPPED|ERROR)|passed|failed" "$RES/pytest.txt" | tail -n 20
