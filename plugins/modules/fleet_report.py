@@ -43,6 +43,22 @@ options:
     type: list
     elements: dict
     default: []
+  plans:
+    description:
+      - Per host in the run, the services its plan expects (C(ansible_facts.sparkfleet_plan.services), each with
+        C(name), C(status) and C(reason)). When given, the report reconciles them with what is serving and verified
+        (RV(reconciliation)); null leaves the reconciliation out.
+    type: dict
+  orphans:
+    description: Per host, the names of sparkfleet services it runs that its plan does not list.
+    type: dict
+    default: {}
+  outcomes:
+    description: >-
+      Per host, why it has no result of its own (for example C(rolled back: ...) or C(unreachable)); it is the
+      reason given for each of its planned services that is not serving.
+    type: dict
+    default: {}
   profiles:
     description:
       - The platform profiles (C(sparkfleet_profiles)); only C(memory_bandwidth_gbps) is read, for the decode ceiling
@@ -128,6 +144,13 @@ summary:
   returned: always
   type: dict
   sample: {"schema": "sparkfleet.fleet_report/v1", "total": 4, "passed": 3, "failed": 1, "failed_hosts": ["spark-03"]}
+reconciliation:
+  description: >-
+    Planned vs serving, when O(plans) is given - C(expected), C(serving), C(hosts) (per host), C(missing) (host,
+    service, reason, by_choice), C(orphans), C(ok) (false when a service is missing other than by explicit choice)
+    and C(line) (C(expected N, serving M ...)).
+  returned: when plans is given
+  type: dict
 rows:
   description: One dict per host and service, as in C(fleet-report.json).
   returned: always
@@ -147,6 +170,9 @@ ARGUMENT_SPEC: dict = {
     "run_id": {"type": "str", "default": ""},
     "generated_at": {"type": "str", "default": ""},
     "latest_link": {"type": "path"},
+    "plans": {"type": "dict"},
+    "orphans": {"type": "dict", "default": {}},
+    "outcomes": {"type": "dict", "default": {}},
 }
 
 

@@ -36,6 +36,13 @@ options:
       is not a clash.
     type: str
     default: ""
+  units:
+    description: >-
+      Paths of sparkfleet's serving units found on the host (C(sparkfleet-*.service) whose C(ExecStart) carries
+      the C(org.sparkfleet.service) label); those the plan does not name are returned as RV(orphans).
+    type: list
+    elements: str
+    default: []
   hf_token_present:
     description: Whether C(sparkfleet_hf_token) is set (then SGLang and vLLM env files get C(HF_TOKEN)).
     type: bool
@@ -79,6 +86,13 @@ skipped:
   returned: always
   type: list
   elements: dict
+orphans:
+  description: >-
+    sparkfleet services the host runs from an earlier run that the inventory no longer lists (name, unit_name,
+    unit_path, container_name, env_file); reported, and removed when C(llm_serving_remove_orphans) is true.
+  returned: always
+  type: list
+  elements: dict
 images:
   description: Distinct (image, image_archive) pairs of the present services, with the services using each.
   returned: always
@@ -99,6 +113,7 @@ def main() -> None:
             "listening": {"type": "str", "default": ""},
             "own_containers": {"type": "str", "default": ""},
             "hf_token_present": {"type": "bool", "default": False},
+            "units": {"type": "list", "elements": "str", "default": []},
             "settings": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
@@ -115,6 +130,7 @@ def main() -> None:
         listening=p["listening"],
         own_containers=p["own_containers"],
         hf_token_present=p["hf_token_present"],
+        units=p["units"],
     )
     errors = result.pop("errors")
     if errors:

@@ -119,7 +119,7 @@ BAD_SETS = [
         "mem-fraction-and-port-clash",
         {"llm_serving_services": [{**GOOD_CPU, "mem_fraction": 1.5}, {**GOOD_CPU, "name": "standin-2"}]},
         [
-            "llm_serving_services[0] (standin).mem_fraction must be a number in (0, 1]",
+            "llm_serving_services[0] (standin).mem_fraction must be a number above 0 and at most 1, got 1.5",
             "llm_serving_services[1] (standin-2).port 8080 is also used by llm_serving_services[0] (standin)",
         ],
     ),
@@ -139,9 +139,20 @@ BAD_SETS = [
         ],
     ),
     (
-        "gpu-service-without-gpu-when-not-skipping",
-        {"llm_serving_services": [GOOD_GPU], "preflight_skip_gpu_services_without_gpu": False},
-        ["llm_serving_services[0] (sglang-qwen3-8b) is a GPU service (gpu: auto) on a host with profile none"],
+        "gpu-service-without-gpu-by-default",
+        {"llm_serving_services": [GOOD_GPU]},
+        [
+            "llm_serving_services[0] (sglang-qwen3-8b) is a GPU service (gpu: auto) on a host with profile none and "
+            "0 GPU(s): nvidia-smi is not on the PATH"
+        ],
+    ),
+    (
+        "host-of-a-gpu-group-without-gpu",
+        {"llm_serving_services": [GOOD_CPU], "preflight_gpu_expected": True},
+        [
+            "this host should have a GPU (preflight_gpu_expected is true) but detection found no usable one: "
+            "nvidia-smi is not on the PATH (no NVIDIA driver installed)"
+        ],
     ),
 ]
 
@@ -160,12 +171,14 @@ def test_bad_variables_fail_naming_the_variable(
     assert counts["failed"] == 1
 
 
-def test_good_plan_on_a_host_without_gpu(tmp_path: Path) -> None:
-    rc, output = run_preflight(tmp_path, {"llm_serving_services": [GOOD_CPU, GOOD_GPU]})
+def test_skipping_gpu_services_on_a_host_without_gpu_is_an_explicit_choice(tmp_path: Path) -> None:
+    extra = {"llm_serving_services": [GOOD_CPU, GOOD_GPU], "preflight_skip_gpu_services_without_gpu": True}
+    rc, output = run_preflight(tmp_path, extra)
     assert rc == 0, output[-4000:]
     assert (
         "localhost: profile none; no serving GPU; driver none; deploy: standin; skipped: sglang-qwen3-8b "
-        "(GPU service (gpu: auto) on a host with profile none" in output.replace("\n        ", " ")
+        "(skipped by choice (preflight_skip_gpu_services_without_gpu): GPU service (gpu: auto) on a host with "
+        "profile none" in " ".join(output.split())
     ), output[-4000:]
     assert recap(output)["changed"] == 0
 

@@ -153,3 +153,17 @@ def test_absent_removes_unit_env_and_container(host: Any) -> None:
     assert _changed(out) == 0
     _converge({})
     assert _healthy(host, 8081)
+
+
+def test_a_service_dropped_from_the_inventory_is_reported_then_removed_on_request(host: Any) -> None:
+    out = _converge({"serving_test_only_a": True})
+    assert "standin-b: sparkfleet-standin-b.service runs from an earlier run" in " ".join(out.split())
+    assert "llm_serving_remove_orphans: true to remove it" in " ".join(out.split())
+    assert host.file("/etc/systemd/system/sparkfleet-standin-b.service").exists
+    assert _healthy(host, 8081)  # reported, never silently removed
+    out = _converge({"serving_test_only_a": True, "llm_serving_remove_orphans": True})
+    assert _changed(out) > 0
+    assert not host.file("/etc/systemd/system/sparkfleet-standin-b.service").exists
+    assert _container_id(host, "standin-b") == ""
+    _converge({})
+    assert _healthy(host, 8081)

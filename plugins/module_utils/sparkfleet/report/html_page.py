@@ -83,6 +83,30 @@ def _html_row(r: Row, levels: list[int]) -> str:
     return f"<tr{cls}>" + "".join(cells) + "</tr>"
 
 
+def _reconciliation_card(fleet: Fleet) -> str:
+    rec = fleet.reconciliation
+    if rec is None:
+        return ""
+    good = "good" if rec["ok"] and not rec["orphans"] else "bad"
+    return f'<div class="card {good}" id="planned"><b>{rec["serving"]} / {rec["expected"]}</b>serving / planned</div>'
+
+
+def _reconciliation_list(fleet: Fleet) -> str:
+    rec = fleet.reconciliation
+    if rec is None or not (rec["missing"] or rec["orphans"]):
+        return ""
+    items = [
+        f"<li>{'skipped by choice' if m['by_choice'] else '<b>missing</b>'}: {esc(m['host'])}/{esc(m['service'])}: "
+        f"{esc(m['reason'])}</li>"
+        for m in rec["missing"]
+    ]
+    items += [
+        f"<li><b>not in the inventory</b>: {esc(o['host'])}/{esc(o['service'])} still runs from an earlier run</li>"
+        for o in rec["orphans"]
+    ]
+    return f'<p class="meta">{esc(rec["line"])}</p><ul class="list" id="reconciliation">{"".join(items)}</ul>'
+
+
 def render_html(fleet: Fleet) -> str:
     passed = sum(r.passed for r in fleet.rows)
     failed = sum(r.status == "FAIL" for r in fleet.rows)
@@ -116,7 +140,9 @@ def render_html(fleet: Fleet) -> str:
             f'<div class="card {"bad" if failed else "good"}"><b>{failed}</b>failed</div>',
             f'<div class="card {"warn" if slow else "good"}"><b>{slow}</b>slow</div>',
             f'<div class="card"><b>{len({r.host for r in fleet.rows})}</b>hosts</div>',
+            _reconciliation_card(fleet),
             "</div>",
+            _reconciliation_list(fleet),
             "<h2>Services</h2>",
             '<div class="table-wrap"><table id="services">',
             "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr></thead>",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .gateway import markdown_lines as gateway_markdown_lines
 from .model import Fleet, Row
+from .reconcile import markdown_lines as reconcile_markdown
 
 # --------------------------------------------------------------------------------------------- formatting
 
@@ -78,4 +79,9 @@ def render_markdown(fleet: Fleet) -> list[str]:
     lines.append(f"## Flags ({len(flags)})")
     lines.append("")
     lines.extend([f"- {md_cell(f)}" for f in flags] or ["- none"])
+    if fleet.reconciliation is not None:
+        # Last, so the end of a run's output says it: expected N, serving M, and why any is missing.
+        lines.append("")
+        lines.extend(reconcile_markdown(fleet.reconciliation, md_cell))
+        lines.append(f"**{fleet.reconciliation['line']}**")
     return lines

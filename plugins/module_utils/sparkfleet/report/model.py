@@ -91,6 +91,8 @@ class Fleet:
     run_id: str = ""
     generated_at: str = ""
     warnings: list[str] = field(default_factory=list)
+    # Planned vs serving (report/reconcile.py); None when the run passed no plans.
+    reconciliation: dict[str, Any] | None = None
 
     @property
     def failures(self) -> list[str]:
@@ -435,5 +437,6 @@ def summary(fleet: Fleet) -> dict[str, Any]:
         ],
         "failures": fleet.failures,
         "flags": fleet.flags,
+        "reconciliation": fleet.reconciliation,
         "warnings": fleet.warnings,
     }

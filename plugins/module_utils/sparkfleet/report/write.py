@@ -11,6 +11,7 @@ from ..files import write_atomic
 from .html_page import render_html
 from .markdown import render_markdown
 from .model import OUTPUT_FILES, ReportError, build_fleet, find_report_files, summary
+from .reconcile import reconcile
 
 # --------------------------------------------------------------------------------------------- writing
 
@@ -61,6 +62,9 @@ def generate(
     generated_at: str,
     latest_link: str | None,
     check_mode: bool,
+    plans: dict[str, Any] | None = None,
+    orphans: dict[str, list[str]] | None = None,
+    outcomes: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Everything the module does; returns the module result (raises ReportError on bad input)."""
     if not 0.0 <= slow_margin < 1.0:
@@ -72,6 +76,8 @@ def generate(
     fleet = build_fleet(
         files, expected, profiles=profiles, slow_margin=slow_margin, run_id=run_id, generated_at=generated_at
     )
+    if plans is not None:
+        fleet.reconciliation = reconcile(fleet.rows, plans, orphans, outcomes)
     md_lines = render_markdown(fleet)
     data = summary(fleet)
     contents = {
@@ -94,4 +100,5 @@ def generate(
         "summary": {k: v for k, v in data.items() if k != "rows"},
         "rows": data["rows"],
         "warnings": fleet.warnings,
+        "reconciliation": fleet.reconciliation,
     }

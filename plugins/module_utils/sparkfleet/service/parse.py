@@ -504,7 +504,8 @@ def _check_unique(where: str, item: Any, names: dict[str, str], ports: dict[int,
             ok = False
         else:
             names[name] = where
-    engine = ENGINES.get(item.get("engine")) if isinstance(item.get("engine"), str) else None
+    engine_name = item.get("engine")
+    engine = ENGINES.get(engine_name) if isinstance(engine_name, str) else None
     port = item.get("port", engine.default_port if engine else None)
     if is_int(port) and item.get("state", "present") == "present":
         if port in ports:

@@ -257,11 +257,13 @@ def render_plan(
     listening: str = "",
     own_containers: str = "",
     hf_token_present: bool = False,
+    units: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Render every service of a host's plan.
 
-    Returns {present: [...], absent: [...], skipped: [{name, reason}], images: [...], errors: [str]}; errors are
-    what only the host can tell (a port already taken by another process), each naming the variable.
+    Returns {present, absent, skipped: [{name, reason}], images, orphans, errors: [str]}; errors are what only the
+    host can tell (a port already taken by another process), each naming the variable. ``units`` are the paths of
+    sparkfleet's service units found on the host; those the plan does not name are ``orphans``.
     """
     settings = settings or Settings()
     if not isinstance(plan, Mapping) or not isinstance(plan.get("services"), list):
@@ -270,6 +272,7 @@ def render_plan(
             "absent": [],
             "skipped": [],
             "images": [],
+            "orphans": [],
             "errors": [
                 "no serving plan for this host (ansible_facts.sparkfleet_plan.services): the preflight role makes "
                 "it; run playbooks/preflight.yml or site.yml, which run it first"
@@ -281,6 +284,7 @@ def render_plan(
             "absent": [],
             "skipped": [],
             "images": [],
+            "orphans": [],
             "errors": ["the preflight plan of this host has problems: nothing is rendered (see the preflight stage)"],
         }
     profile_name = str(plan.get("profile") or "none")
@@ -290,6 +294,7 @@ def render_plan(
             "absent": [],
             "skipped": [],
             "images": [],
+            "orphans": [],
             "errors": [f"profile {profile_name!r} of the plan is not in sparkfleet_profiles: add it to profiles.yml"],
         }
     profile = profiles[profile_name]
@@ -322,5 +327,18 @@ def render_plan(
         "absent": [names_of(s["name"], settings) for s in services if s["status"] == ABSENT],
         "skipped": [{"name": s["name"], "reason": s["reason"]} for s in services if s["status"] == SKIPPED],
         "images": list(images.values()),
+        "orphans": [names_of(n, settings) for n in orphan_names(units, {s["name"] for s in services})],
         "errors": errors,
     }
+
+
+def orphan_names(units: Sequence[str], planned: set[str]) -> list[str]:
+    """Service names of sparkfleet units on the host (``.../sparkfleet-<name>.service``) the plan does not name."""
+    names = []
+    for path in units:
+        base = path.rsplit("/", 1)[-1]
+        if base.startswith(UNIT_PREFIX) and base.endswith(".service"):
+            name = base[len(UNIT_PREFIX) : -len(".service")]
+            if name and name not in planned:
+                names.append(name)
+    return sorted(set(names))

@@ -1,0 +1,99 @@
+"""Nothing silently missing: what the inventory plans per host against what is serving and verified.
+
+For each host in the run, every service its plan expects (status deploy or skipped) is either serving (its
+benchmark passed) or missing with a reason: skipped by choice, failed its gate or its checks, rolled back, the
+host failed or was unreachable before verification. Services a host runs that the plan does not name (orphans
+of an earlier run) are listed too. ``ok`` is false when a service is missing other than by explicit choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..service.plan import ABSENT, SKIPPED
+from .model import Row
+
+BY_CHOICE = "skipped by choice"
+
+
+def _row_reason(row: Row) -> str:
+    if row.not_run is not None:
+        return f"not run: {row.not_run}"
+    if row.error:
+        return row.error
+    if row.failures:
+        return "failed verification: " + row.failures[0]
+    if row.failed_checks:
+        return "failed verification: " + ", ".join(row.failed_checks)
+    return "failed verification"
+
+
+def reconcile(
+    rows: Sequence[Row],
+    plans: Mapping[str, Any],
+    orphans: Mapping[str, Sequence[str]] | None = None,
+    outcomes: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """``plans``: host -> the plan's services ({name, status, reason}); ``outcomes``: host -> why a host has no
+    result (rolled back, unreachable); rows: the fleet report's rows (one per benchmarked service)."""
+    by_key = {(r.host, r.service): r for r in rows}
+    hosts: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    expected = serving = 0
+    for host in sorted(plans):
+        services = [s for s in plans[host] or [] if isinstance(s, Mapping) and s.get("status") != ABSENT]
+        host_serving = 0
+        for svc in services:
+            name = str(svc.get("name"))
+            expected += 1
+            row = by_key.get((host, name))
+            if svc.get("status") == SKIPPED:
+                reason = str(svc.get("reason") or "skipped by the plan")
+                missing.append(
+                    {"host": host, "service": name, "reason": reason, "by_choice": reason.startswith(BY_CHOICE)}
+                )
+            elif row is not None and row.passed:
+                host_serving += 1
+            else:
+                host_reason = (outcomes or {}).get(host)
+                reason = host_reason or (_row_reason(row) if row is not None else "no result for this service")
+                missing.append({"host": host, "service": name, "reason": reason, "by_choice": False})
+        serving += host_serving
+        hosts.append({"host": host, "expected": len(services), "serving": host_serving})
+    orphan_list = [{"host": h, "service": s} for h in sorted(orphans or {}) for s in (orphans or {})[h]]
+    not_by_choice = [m for m in missing if not m["by_choice"]]
+    by_choice = len(missing) - len(not_by_choice)
+    line = f"expected {expected}, serving {serving}"
+    if missing:
+        line += f" ({by_choice} skipped by choice, {len(not_by_choice)} missing)"
+    if orphan_list:
+        line += f"; {len(orphan_list)} not in the inventory but running"
+    return {
+        "expected": expected,
+        "serving": serving,
+        "hosts": hosts,
+        "missing": missing,
+        "orphans": orphan_list,
+        "ok": not not_by_choice,
+        "line": line,
+    }
+
+
+def markdown_lines(rec: Mapping[str, Any], cell: Any) -> list[str]:
+    """The reconciliation section of fleet-report.md; its last line is the fleet's `expected N, serving M`."""
+    lines = [f"## Planned vs serving: {rec['line']}", ""]
+    lines += ["| host | expected | serving |", "|---|--:|--:|"]
+    lines += [f"| {cell(h['host'])} | {h['expected']} | {h['serving']} |" for h in rec["hosts"]]
+    lines.append("")
+    for m in rec["missing"]:
+        tag = "skipped by choice" if m["by_choice"] else "MISSING"
+        lines.append(f"- {tag}: {cell(m['host'])}/{cell(m['service'])}: {cell(m['reason'])}")
+    for o in rec["orphans"]:
+        lines.append(
+            f"- NOT IN THE INVENTORY: {cell(o['host'])}/{cell(o['service'])} still runs from an earlier run "
+            "(llm_serving_remove_orphans: true removes it)"
+        )
+    if rec["missing"] or rec["orphans"]:
+        lines.append("")
+    return lines

@@ -1,0 +1,195 @@
+"""A bad inventory is refused before ANY host changes, on a real lab host that already serves.
+
+The host is converged with site.yml (host runtime, a stand-in service, verify). Then:
+- `site.yml --check --diff` on the converged host reports changed=0 (check mode changes nothing);
+- site.yml with each set of bad services fails in preflight, naming every problem, and a checksum of `/etc`
+  (units, env files, daemon.json...), the unit directory and the running containers (id, state, start time)
+  is the same before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_host_runtime import HOST_IMAGE, LabHost, _start
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SITE = ROOT / "site.yml"
+ARCHIVE = ROOT / "lab" / ".state" / "images" / "llm-standin.tar"
+WHEELHOUSE = ROOT / "lab" / ".state" / "wheelhouse"
+NAME = "sfi-refused-spark"
+HF_TOKEN = "hf_" + "Zz9" * 12
+NGC_KEY = "nvapi-" + "Q1w2E3r4T5" * 4
+
+pytestmark = pytest.mark.lab
+
+GOOD = {
+    "name": "standin",
+    "engine": "openai",
+    "image": "sparkfleet-lab/llm-standin:llama.cpp",
+    "image_archive": str(ARCHIVE),
+    "model": "sparkfleet/tiny-llama",
+    "gpu": "none",
+    "port": 8080,
+    "container_port": 8080,
+    "command": ["--port", "8080", "--alias", "sparkfleet/tiny-llama", "--threads", "1", "--poll", "0"],
+}
+
+# Each set is a whole inventory change; every message must be in the one failure that lists them.
+BAD_SETS: list[tuple[str, dict[str, Any], list[str]]] = [
+    (
+        "control-characters-and-secrets",
+        {
+            "sparkfleet_hf_token": HF_TOKEN,
+            "llm_serving_services": [
+                {**GOOD, "model": "sparkfleet/tiny-llama\nExecStartPre=/bin/touch /etc/pwned"},
+                {**GOOD, "name": "b", "port": 8081, "command": ["--hf-token", HF_TOKEN]},
+                {**GOOD, "name": "c", "port": 8082, "env": {"LOG": "a\nb", "HF_TOKEN": HF_TOKEN}},
+            ],
+        },
+        [
+            "llm_serving_services[0] (standin).model contains the control character '\\n'",
+            "llm_serving_services[1] (b).command[1] holds the value of a vault secret",
+            "llm_serving_services[2] (c).env.LOG contains the control character",
+            "llm_serving_services[2] (c).env.HF_TOKEN is a secret set in plain env (value not shown)",
+        ],
+    ),
+    (
+        "isolation-and-contradicting-flags",
+        {
+            "llm_serving_services": [
+                {**GOOD, "docker_args": ["--privileged", "-v", "/:/host", "--network", "host"]},
+                {**GOOD, "name": "b", "port": 8081, "command": ["--port", "9000"]},
+            ],
+        },
+        [
+            "llm_serving_services[0] (standin).docker_args has --privileged",
+            "llm_serving_services[0] (standin).docker_args mounts the host's /",
+            "llm_serving_services[0] (standin).docker_args has --network host",
+            "llm_serving_services[1] (b).command sets --port 9000, but the unit publishes container port 8080",
+        ],
+    ),
+    (
+        "types-names-and-a-key-with-a-newline",
+        {
+            "sparkfleet_ngc_api_key": NGC_KEY + "\n",
+            "llm_serving_services": [
+                {**GOOD, "port": "8080"},
+                {**GOOD, "name": "Standin-B", "port": 8081},
+            ],
+        },
+        [
+            "sparkfleet_ngc_api_key has leading or trailing whitespace or a newline",
+            "llm_serving_services[0] (standin).port must be an integer 1-65535, got '8080' (str)",
+            "llm_serving_services[1].name 'Standin-B' must be 1-63 lower-case letters",
+        ],
+    ),
+    (
+        "a-gpu-host-whose-gpu-is-not-detected",
+        {"preflight_gpu_expected": True},
+        [
+            "this host should have a GPU (preflight_gpu_expected is true) but detection found no usable one: "
+            "nvidia-smi is not on the PATH (no NVIDIA driver installed)"
+        ],
+    ),
+]
+SECRETS = (HF_TOKEN, NGC_KEY)
+
+
+def _inventory(workdir: Path, container: str) -> None:
+    inventory = workdir / "inventory"
+    inventory.mkdir()
+    host = {
+        "ansible_connection": "community.docker.docker",
+        "ansible_host": container,
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"spark-lab": {"hosts": {NAME: host}}}}}))
+    group_vars = inventory / "group_vars" / "all"
+    group_vars.mkdir(parents=True)
+    for name in ("profiles.yml", "verify.yml"):
+        (group_vars / name).symlink_to(ROOT / "group_vars" / "all" / name)
+    (group_vars / "demo-verify.yml").symlink_to(ROOT / "inventories" / "demo" / "group_vars" / "all" / "verify.yml")
+    settings = {
+        "bench_venv_wheelhouse": str(WHEELHOUSE),
+        "llm_verify_report_dir": str(workdir / "reports"),
+        "llm_serving_health_timeout_s": 300,
+        "llm_serving_services": [GOOD],
+    }
+    (group_vars / "lab.yml").write_text(json.dumps(settings))
+
+
+def _recap(output: str) -> dict[str, int]:
+    match = re.search(rf"^{re.escape(NAME)}\s+:\s+(.*)$", output, re.MULTILINE)
+    assert match, output[-3000:]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
+
+
+def _state(host: LabHost) -> str:
+    """A checksum of what a run could change: /etc (units, env files, daemon.json), the unit directory and
+    the running containers with their start times."""
+    out = host.sh(
+        "find /etc /etc/systemd/system -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum; "
+        "ls -la --time-style=+%s /etc/systemd/system | sha256sum; "
+        "docker ps -aq | xargs -r docker inspect --format '{{.Name}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}'"
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def served_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
+    if shutil.which("docker") is None:
+        pytest.skip("docker is not installed")
+    if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode != 0:
+        pytest.skip(f"image {HOST_IMAGE} is absent: run `make images`")
+    if not ARCHIVE.is_file() or not WHEELHOUSE.is_dir():
+        pytest.skip(f"{ARCHIVE} or {WHEELHOUSE} is absent: run `make images`")
+    workdir = tmp_path_factory.mktemp("refused")
+    container = f"sfi-refused-{uuid.uuid4().hex[:8]}"
+    _inventory(workdir, container)
+    _start(container)
+    host = LabHost(container, workdir)
+    try:
+        rc, output = host.playbook(ROOT / "molecule" / "shared" / "prepare.yml")
+        assert rc == 0, f"prepare failed:\n{output[-4000:]}"
+        rc, output = host.playbook(SITE)
+        assert rc == 0, f"converge failed:\n{output[-6000:]}"
+        yield host
+    finally:
+        subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True, check=False)
+
+
+def test_check_mode_on_a_converged_host_changes_nothing(served_host: LabHost) -> None:
+    before = _state(served_host)
+    rc, output = served_host.playbook(SITE, "--check", "--diff")
+    assert rc == 0, output[-6000:]
+    assert _recap(output)["changed"] == 0, re.findall(r"^(?:changed|TASK).*$", output, re.M)[-40:]
+    assert _state(served_host) == before
+
+
+@pytest.mark.parametrize(("extra_vars", "expected"), [b[1:] for b in BAD_SETS], ids=[b[0] for b in BAD_SETS])
+def test_bad_inventory_is_refused_before_any_host_changes(
+    served_host: LabHost, extra_vars: dict[str, Any], expected: list[str]
+) -> None:
+    before = _state(served_host)
+    rc, output = served_host.playbook(SITE, extra_vars=extra_vars)
+    assert rc != 0, output[-3000:]
+    assert "preflight found 1 host(s) with problems; nothing was changed." in output
+    flat = output.replace("\n        ", " ")
+    for text in expected:
+        assert text in flat, output[-5000:]
+    for secret in SECRETS:
+        assert secret not in output
+    assert _recap(output)["changed"] == 0
+    assert _state(served_host) == before
+    assert served_host.sh("test -e /etc/pwned").returncode != 0
