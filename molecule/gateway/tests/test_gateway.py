@@ -189,7 +189,7 @@ def test_the_health_gate_names_the_missing_worker_and_why() -> None:
     b.run("systemctl stop sparkfleet-standin.service")
     try:
         res = _playbook("gateway-stage.yml", {"gateway_test_health_timeout_s": 45, "gateway_test_verify": False})
-        out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", res.stdout).replace("\\n", " ").split())
+        out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", res.stdout + res.stderr).replace("\\n", " ").split())
         assert res.returncode != 0
         assert "missing: sfm-gateway-b/standin (sparkfleet/tiny-llama)" in out, out[-3000:]
         assert "http://sfm-gateway-b:8080" in out
