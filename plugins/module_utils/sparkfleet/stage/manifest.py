@@ -1,0 +1,224 @@
+"""A per-file sha256 manifest of a model directory, and what a destination lacks against a source's manifest.
+
+The manifest (``.sparkfleet-manifest.json`` next to the model, in ``models--org--name/``) records each file's
+size, sha256 and mtime. A file whose size and mtime still match its recorded entry keeps its recorded sha256
+(``verify: quick``); any other file is hashed again (always with ``verify: full``). A destination file is
+transferred only when it is missing or its size or sha256 differ from the source's, so a rerun transfers nothing
+and a copy interrupted halfway is fetched again (or resumed by rsync from its partial directory).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..files import write_atomic
+
+SCHEMA = "sparkfleet.model_manifest/v1"
+MANIFEST_NAME = ".sparkfleet-manifest.json"
+# rsync's --partial-dir (seed transfers): partial files are resumed from here, never counted as the model.
+PARTIAL_DIR = ".sparkfleet-partial"
+# Never part of a model: the manifest itself, partial transfers, hf download --local-dir's metadata.
+SKIPPED_TOP = frozenset({MANIFEST_NAME, PARTIAL_DIR, ".cache"})
+HASH_CHUNK = 8 * 1024 * 1024
+
+
+class ManifestError(Exception):
+    """A directory that cannot be staged (a link out of the tree, an unreadable file)."""
+
+
+def sha256_file(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_manifest(path: str | Path) -> dict[str, Any]:
+    """A manifest file's content, or an empty one when it is missing, unreadable or of another schema."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("files"), dict):
+        return {}
+    return data
+
+
+@dataclass
+class Hasher:
+    """sha256 of files, reusing a recorded entry whose size and mtime still match (unless full)."""
+
+    cache: Mapping[str, Any] = field(default_factory=dict)
+    full: bool = False
+    hashed_bytes: int = 0
+
+    def entry(self, root: Path, rel: str, st: os.stat_result) -> dict[str, Any]:
+        known = self.cache.get(rel)
+        if (
+            not self.full
+            and isinstance(known, Mapping)
+            and known.get("size") == st.st_size
+            and known.get("mtime_ns") == st.st_mtime_ns
+            and isinstance(known.get("sha256"), str)
+        ):
+            sha = str(known["sha256"])
+        else:
+            try:
+                sha = sha256_file(root / rel)
+            except OSError as exc:
+                raise ManifestError(f"cannot read {root / rel}: {exc.strerror}") from None
+            self.hashed_bytes += st.st_size
+        return {"size": st.st_size, "sha256": sha, "mtime_ns": st.st_mtime_ns}
+
+
+def _link_target(root: Path, rel: str) -> str:
+    target = os.readlink(root / rel)
+    inside = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+    if os.path.isabs(target) or inside == ".." or inside.startswith("../"):
+        raise ManifestError(f"{root / rel} links to {target}, outside the model directory: copy the file instead")
+    return target
+
+
+def scan(root: str | Path, hasher: Hasher) -> dict[str, Any]:
+    """Manifest of every file and link under root: {exists, layout, files: {rel: entry}, links: {rel: target}}."""
+    base = Path(root)
+    if not base.is_dir():
+        return {"exists": False, "layout": "files", "files": {}, "links": {}}
+    files: dict[str, Any] = {}
+    links: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+        rel_dir = os.path.relpath(dirpath, base)
+        rel_dir = "" if rel_dir == "." else rel_dir
+        if not rel_dir:
+            dirnames[:] = [d for d in dirnames if d not in SKIPPED_TOP]
+        names = [f for f in filenames if rel_dir or f not in SKIPPED_TOP]
+        for name in sorted(dirnames):
+            rel = os.path.join(rel_dir, name)
+            if os.path.islink(base / rel):
+                links[rel] = _link_target(base, rel)
+        dirnames[:] = sorted(d for d in dirnames if not os.path.islink(base / rel_dir / d))
+        for name in sorted(names):
+            rel = os.path.join(rel_dir, name)
+            st = os.lstat(base / rel)
+            if os.path.islink(base / rel):
+                links[rel] = _link_target(base, rel)
+            elif os.path.isfile(base / rel):
+                files[rel] = hasher.entry(base, rel, st)
+    layout = "hub" if (base / "snapshots").is_dir() else "files"
+    return {"exists": True, "layout": layout, "files": files, "links": links}
+
+
+def compare(root: str | Path, expected: Mapping[str, Any], prefix: str, hasher: Hasher) -> dict[str, Any]:
+    """What ``root`` lacks against a source manifest whose paths land under ``prefix``.
+
+    Returns {files: {dest rel: entry} of matching files, transfer: [{path, src, size, reason}],
+    links: {dest rel: target} (all expected links), links_missing: [{path, target}]}.
+    """
+    base = Path(root)
+    prefix = prefix.strip("/")
+    files: dict[str, Any] = {}
+    transfer: list[dict[str, Any]] = []
+    for src, want in sorted((expected.get("files") or {}).items()):
+        dest = os.path.join(prefix, src) if prefix else src
+        path = base / dest
+        reason = ""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            reason = "missing"
+        else:
+            if not os.path.isfile(path) or os.path.islink(path):
+                reason = "not a regular file"
+            elif st.st_size != want["size"]:
+                reason = f"size {st.st_size} of {want['size']} (partial or changed)"
+            else:
+                entry = hasher.entry(base, dest, st)
+                if entry["sha256"] != want["sha256"]:
+                    reason = "sha256 differs"
+                else:
+                    files[dest] = entry
+        if reason:
+            transfer.append({"path": dest, "src": src, "size": int(want["size"]), "reason": reason})
+    links: dict[str, str] = {}
+    links_missing: list[dict[str, str]] = []
+    for src, target in sorted((expected.get("links") or {}).items()):
+        dest = os.path.join(prefix, src) if prefix else src
+        links[dest] = target
+        path = base / dest
+        if not (os.path.islink(path) and os.readlink(path) == target):
+            links_missing.append({"path": dest, "target": target})
+    return {"files": files, "transfer": transfer, "links": links, "links_missing": links_missing}
+
+
+def manifest_content(repo: str, layout: str, revision: str, files: Mapping[str, Any], links: Mapping[str, str]) -> str:
+    doc = {
+        "schema": SCHEMA,
+        "repo": repo,
+        "layout": layout,
+        "revision": revision,
+        "files": {k: dict(files[k]) for k in sorted(files)},
+        "links": {k: links[k] for k in sorted(links)},
+    }
+    return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+
+def _dirs_of(paths: list[str]) -> list[str]:
+    return sorted({os.path.dirname(p) for p in paths if os.path.dirname(p)})
+
+
+def run_module(module: Any) -> None:
+    """Body of the model_stage_manifest module (module: an AnsibleModule or a test fake)."""
+    p = module.params
+    root = Path(p["path"])
+    manifest_file = Path(p["manifest_file"] or root / MANIFEST_NAME)
+    mode = p["manifest"]
+    recorded = load_manifest(manifest_file)
+    hasher = Hasher(cache=recorded.get("files") or {}, full=p["verify"] == "full")
+    try:
+        if p["expected"] is not None:
+            found = compare(root, p["expected"], p["prefix"] or "", hasher)
+            layout = str(p["expected"].get("layout") or "files")
+            result: dict[str, Any] = {
+                "exists": root.is_dir(),
+                "layout": layout,
+                "transfer": found["transfer"],
+                "links_missing": found["links_missing"],
+                "dirs": _dirs_of([t["path"] for t in found["transfer"]] + [x["path"] for x in found["links_missing"]]),
+            }
+            files, links = found["files"], found["links"]
+            result["bytes_total"] = sum(int(f["size"]) for f in (p["expected"].get("files") or {}).values())
+        else:
+            scanned = scan(root, hasher)
+            files, links, layout = scanned["files"], scanned["links"], scanned["layout"]
+            result = {"exists": scanned["exists"], "layout": layout, "transfer": [], "links_missing": [], "dirs": []}
+            result["bytes_total"] = sum(int(f["size"]) for f in files.values())
+    except ManifestError as exc:
+        module.fail_json(msg=str(exc))
+        return
+    result.update(
+        files={k: {"size": v["size"], "sha256": v["sha256"]} for k, v in files.items()},
+        links=links,
+        bytes_transfer=sum(t["size"] for t in result["transfer"]),
+        hashed_bytes=hasher.hashed_bytes,
+        manifest_file=str(manifest_file),
+    )
+    changed = False
+    if mode in ("cache", "record") and result["exists"]:
+        content = manifest_content(p["repo"] or "", layout, p["revision"] or "", files, links)
+        differs = (manifest_file.read_text(encoding="utf-8") if manifest_file.is_file() else None) != content
+        if differs and not module.check_mode:
+            write_atomic(manifest_file, content, 0o644)
+        changed = differs and mode == "record"
+    pending = len(result["transfer"]) + len(result["links_missing"])
+    if p["fail_on_mismatch"] and pending and not module.check_mode:
+        bad = ", ".join(f"{t['path']} ({t['reason']})" for t in result["transfer"][:5])
+        module.fail_json(msg=f"{root} still differs from its source after the transfer: {bad}", **result)
+        return
+    module.exit_json(changed=changed, **result)
