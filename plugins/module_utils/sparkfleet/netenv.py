@@ -27,8 +27,6 @@ import base64
 import ipaddress
 import os
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit
 
@@ -234,6 +232,9 @@ def http_get(
     ``os.environ``) through an explicit ProxyHandler: urllib's own environment handling is never used.
     ValueError for a header value with CR/LF or a CA/certificate file that does not load.
     """
+    import urllib.error  # here, not at the top: the benchmark imports this module and never needs urllib
+    import urllib.request
+
     env = os.environ if environ is None else environ
     all_headers = {"Accept": "application/json", **(headers or {})}
     for name, value in all_headers.items():
