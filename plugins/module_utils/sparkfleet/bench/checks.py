@@ -349,6 +349,8 @@ async def check_readiness(ctx: Context) -> dict[str, Any]:
             last = f"GET {ctx.client.url(path)}: HTTP {resp.status} {resp.body[:200].decode('utf-8', 'replace')}"
         except (BenchHTTPError, OSError, asyncio.TimeoutError) as exc:
             last = f"GET {ctx.client.url(path)}: {_error_text(exc, min(s.timeout_s, 30.0))}"
+            if isinstance(exc, BenchHTTPError) and exc.permanent:
+                break  # waiting will not fix it: say so now, not after ready_timeout_s
         if time.monotonic() + s.ready_interval_s > deadline:
             break
         await asyncio.sleep(s.ready_interval_s)

@@ -39,13 +39,20 @@ _BOM = b"\xef\xbb\xbf"
 
 
 class BenchHTTPError(Exception):
-    """A request failed. ``kind``: connect | status | protocol | stream_cut | timeout."""
+    """A request failed. ``kind``: connect | status | protocol | stream_cut | timeout.
 
-    def __init__(self, kind: str, message: str, status: int | None = None, body: str = "") -> None:
+    ``permanent``: waiting will not fix it (a certificate that does not verify, a proxy that refuses the
+    tunnel), so readiness stops polling at once instead of waiting ``ready_timeout_s``.
+    """
+
+    def __init__(
+        self, kind: str, message: str, status: int | None = None, body: str = "", *, permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.status = status
         self.body = body
+        self.permanent = permanent
 
 
 @dataclass
@@ -294,7 +301,7 @@ class HTTPClient:
                 else ""
             )
             raise BenchHTTPError(
-                "connect", f"TLS handshake with {self._where()} failed: {exc.reason or exc}{hint}"
+                "connect", f"TLS handshake with {self._where()} failed: {exc.reason or exc}{hint}", permanent=bool(hint)
             ) from exc
         except OSError as exc:
             raise BenchHTTPError("connect", f"cannot connect to {self._where()}: {exc.strerror or exc}") from exc
@@ -335,6 +342,7 @@ class HTTPClient:
                 raise BenchHTTPError(
                     "connect",
                     f"proxy {redact_url(self.proxy)} refused CONNECT to {self.host}:{self.port}: {status_line[:120]!r}",
+                    permanent=len(fields) >= 2 and fields[1] in ("403", "407"),
                 )
         except BaseException:
             sock.close()
