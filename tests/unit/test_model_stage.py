@@ -162,7 +162,7 @@ def test_compare_record_and_rerun(tmp_path: Path) -> None:
     first = run(manifest_entry, stage_args(src, dest, source))
     assert [t["path"] for t in first["transfer"]] == [f"snapshots/r1/{p}" for p in sorted(files)]
     assert {t["reason"] for t in first["transfer"]} == {"missing"}
-    assert first["dirs"] == ["snapshots/r1", "snapshots/r1/sub"]
+    assert first["dirs"] == ["snapshots", "snapshots/r1", "snapshots/r1/sub"]
     assert first["bytes_transfer"] == first["bytes_total"]
     # A partial copy (shorter file) and a corrupted one (same size, other bytes).
     for rel, data in files.items():
@@ -213,7 +213,7 @@ def test_full_verify_catches_what_quick_trusts(tmp_path: Path) -> None:
 def test_cache_mode_writes_silently(tmp_path: Path) -> None:
     src = tmp_path / "src"
     make_model(src)
-    cache = tmp_path / "cache.json"
+    cache = tmp_path / "controller-cache" / "cache.json"
     first = run(manifest_entry, {"path": str(src), "manifest_file": str(cache), "manifest": "cache"})
     assert first["changed"] is False and cache.is_file() and first["hashed_bytes"] > 0
     assert (

@@ -96,8 +96,7 @@ def scan(root: str | Path, hasher: Hasher) -> dict[str, Any]:
     for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
         rel_dir = os.path.relpath(dirpath, base)
         rel_dir = "" if rel_dir == "." else rel_dir
-        if not rel_dir:
-            dirnames[:] = [d for d in dirnames if d not in SKIPPED_TOP]
+        dirnames[:] = [d for d in dirnames if d != PARTIAL_DIR and (rel_dir or d not in SKIPPED_TOP)]
         names = [f for f in filenames if rel_dir or f not in SKIPPED_TOP]
         for name in sorted(dirnames):
             rel = os.path.join(rel_dir, name)
@@ -170,7 +169,14 @@ def manifest_content(repo: str, layout: str, revision: str, files: Mapping[str, 
 
 
 def _dirs_of(paths: list[str]) -> list[str]:
-    return sorted({os.path.dirname(p) for p in paths if os.path.dirname(p)})
+    """Every directory (ancestors included, parents first) the paths need."""
+    dirs: set[str] = set()
+    for path in paths:
+        parent = os.path.dirname(path)
+        while parent:
+            dirs.add(parent)
+            parent = os.path.dirname(parent)
+    return sorted(dirs)
 
 
 def run_module(module: Any) -> None:
@@ -214,6 +220,7 @@ def run_module(module: Any) -> None:
         content = manifest_content(p["repo"] or "", layout, p["revision"] or "", files, links)
         differs = (manifest_file.read_text(encoding="utf-8") if manifest_file.is_file() else None) != content
         if differs and not module.check_mode:
+            manifest_file.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(manifest_file, content, 0o644)
         changed = differs and mode == "record"
     pending = len(result["transfer"]) + len(result["links_missing"])
