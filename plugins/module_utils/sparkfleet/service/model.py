@@ -55,6 +55,24 @@ class Engine:
     requires_ngc_key: bool = False
     allows_command: bool = True
     description: str = ""
+    # Flags the engine always gets before extra_args (a flag given in extra_args replaces its default).
+    default_args: tuple[str, ...] = ()
+    # The env variable that carries the port when the engine has no port flag (a Dynamo worker's system port).
+    port_env: str | None = None
+    # Environment the engine always gets (written to the 0600 env file; the service's env wins).
+    env: tuple[tuple[str, str], ...] = ()
+    # Part of a Dynamo deployment: "frontend", "worker", or "discovery" (etcd); "" for a standalone server.
+    dynamo_role: str = ""
+    # Runs with --network host: it advertises the host's address and listens on ports chosen at run time.
+    host_network: bool = False
+    # A worker that needs a GPU host (the CPU mocker does not: it must say gpu: none).
+    needs_gpu_host: bool = False
+    # Serves the OpenAI API that llm_verify benchmarks (a Dynamo worker or etcd does not: the frontend is).
+    benchmarked: bool = True
+    # Uses a GPU at all (False: gpu defaults to none and any other value is refused).
+    uses_gpu: bool = True
+    # A render function for arguments no flag table describes (serving/render.py's ARG_BUILDERS), or "".
+    arg_builder: str = ""
 
 
 _SGLANG_FLAGS = EngineFlags(
@@ -119,7 +137,87 @@ ENGINES: dict[str, Engine] = {
         flags=EngineFlags(),
         description="any OpenAI-compatible image, run with its own arguments (command)",
     ),
+    # NVIDIA Dynamo (docs/dynamo.md): a frontend (OpenAI HTTP, KV-aware routing) in front of workers, all in one
+    # dynamo_deployment (the Dynamo namespace), found through dynamo_discovery, requests over TCP.
+    "dynamo-frontend": Engine(
+        name="dynamo-frontend",
+        default_port=8000,
+        container_port=None,
+        # /health answers once the runtime is up; /v1/models once the HTTP service is mounted.
+        health_paths=("/health", "/v1/models"),
+        secret_env=(),
+        cache="",
+        flags=EngineFlags(host="--http-host", port="--http-port"),
+        launcher=("python3", "-m", "dynamo.frontend"),
+        default_args=("--router-mode", "kv"),
+        dynamo_role="frontend",
+        host_network=True,
+        uses_gpu=False,
+        description="NVIDIA Dynamo's frontend (python3 -m dynamo.frontend: OpenAI HTTP, KV-aware routing; CPU is "
+        "enough) for the workers of its dynamo_deployment",
+    ),
+    "dynamo-sglang": Engine(
+        name="dynamo-sglang",
+        # Dynamo's system port (health, model metadata the frontend reads), as in Dynamo's Kubernetes probes.
+        default_port=9090,
+        container_port=None,
+        health_paths=("/health",),
+        secret_env=("HF_TOKEN",),
+        cache="hf",
+        flags=EngineFlags(
+            model="--model-path", mem_fraction="--mem-fraction-static", context_length="--context-length"
+        ),
+        launcher=("python3", "-m", "dynamo.sglang"),
+        profile_args="sglang_args",
+        port_env="DYN_SYSTEM_PORT",
+        env=(("DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", '["generate"]'),),
+        dynamo_role="worker",
+        host_network=True,
+        needs_gpu_host=True,
+        benchmarked=False,
+        description="a Dynamo SGLang worker (python3 -m dynamo.sglang) with the profile's SGLang flags, on a GPU host",
+    ),
+    "dynamo-mocker": Engine(
+        name="dynamo-mocker",
+        default_port=9090,
+        container_port=None,
+        health_paths=("/health",),
+        secret_env=(),
+        cache="",
+        flags=EngineFlags(model="--model-name"),
+        launcher=("python3", "-m", "dynamo.mocker"),
+        port_env="DYN_SYSTEM_PORT",
+        env=(("DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", '["generate"]'),),
+        dynamo_role="worker",
+        host_network=True,
+        uses_gpu=False,
+        benchmarked=False,
+        description="Dynamo's CPU mocker worker (python3 -m dynamo.mocker, simulated engine, no GPU; gpu: none and "
+        "--model-path in extra_args), the lab's stand-in for SGLang workers",
+    ),
+    "dynamo-etcd": Engine(
+        name="dynamo-etcd",
+        default_port=2379,
+        container_port=None,
+        health_paths=("/health",),
+        secret_env=(),
+        cache="",
+        flags=EngineFlags(),
+        launcher=("etcd",),
+        dynamo_role="discovery",
+        host_network=True,
+        uses_gpu=False,
+        benchmarked=False,
+        arg_builder="etcd",
+        description="etcd for a Dynamo deployment that spans hosts (dynamo_discovery points at it)",
+    ),
 }
+
+DYNAMO_ROLES = ("frontend", "worker", "discovery")
+DYNAMO_DEFAULT_DEPLOYMENT = "dynamo"
+# dynamo_discovery: "file" (every component of the deployment on one host) or etcd client URL(s).
+_ETCD_URL = r"https?://[A-Za-z0-9.\[\]:_-]+:[0-9]{1,5}"
+DYNAMO_DISCOVERY_RE = re.compile(rf"^(?:file|{_ETCD_URL}(?:,{_ETCD_URL})*)$")
 
 # The address a server listens on inside its container; the host side is docker's --publish.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - inside the container only
@@ -271,6 +369,12 @@ FIELDS: tuple[Field, ...] = (
           default_text="llm_serving_stop_timeout_s"),
     Field("verify", "dict", "Verification settings read by llm_verify: " + ", ".join(
           f"C({k}) ({v})" for k, v in VERIFY_KEYS.items()) + ".", default={}),
+    Field("dynamo_deployment", "str", "Dynamo engines: the deployment (Dynamo namespace) this component belongs to; "
+          "exactly one dynamo-frontend per deployment across the fleet (docs/dynamo.md).",
+          default=DYNAMO_DEFAULT_DEPLOYMENT, reaches_host=True),
+    Field("dynamo_discovery", "str", "Dynamo engines: how the deployment's components find each other: C(file) "
+          "(all on one host, a shared directory) or the etcd client URL of its dynamo-etcd service "
+          "(C(http://spark-01:2379)) when it spans hosts.", default="file", reaches_host=True),
 )  # fmt: skip
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -14,6 +14,7 @@ from typing import Any, TypeGuard
 
 from .model import (
     CAP_OPTIONS,
+    DYNAMO_DISCOVERY_RE,
     ENGINES,
     ENV_NAME_RE,
     FIELDS,
@@ -44,6 +45,7 @@ from .model import (
 )
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+FIELD_DEFAULTS = {f.name: f.default for f in FIELDS}
 
 
 def type_name(value: Any) -> str:
@@ -441,15 +443,56 @@ def parse_service(
     if len(errors) > before:
         return None
     out["verify"].setdefault("enabled", True)
-    _check_service(c, out, profile)
+    _check_service(c, out, profile, gpu_given=raw.get("gpu") is not None)
     if len(errors) > before:
         return None
     return out
 
 
-def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any]) -> None:
+_DYNAMO_DEPLOYMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _check_dynamo(c: _Checker, svc: dict[str, Any], engine: Engine, gpu_given: bool) -> None:
+    """The keys of Dynamo engines (service/model.py's ENGINES: dynamo_role, uses_gpu, benchmarked)."""
+    if not engine.dynamo_role:
+        for key in ("dynamo_deployment", "dynamo_discovery"):
+            default = FIELD_DEFAULTS[key]
+            if svc[key] != default:
+                c.err(key, f"is set, but engine {engine.name} is not a Dynamo engine: remove it")
+        return
+    if not _DYNAMO_DEPLOYMENT_RE.match(svc["dynamo_deployment"]):
+        c.err(
+            "dynamo_deployment",
+            f"{svc['dynamo_deployment']!r} must be 1-63 lower-case letters, digits, '_' or '-' (it becomes the "
+            "Dynamo namespace, DYN_NAMESPACE, shared by the deployment's frontend and workers)",
+        )
+    if not DYNAMO_DISCOVERY_RE.match(svc["dynamo_discovery"]):
+        c.err(
+            "dynamo_discovery",
+            f"{svc['dynamo_discovery']!r} must be file (all components on one host) or the etcd client URL of the "
+            "deployment's dynamo-etcd service, e.g. http://spark-01:2379 (docs/dynamo.md)",
+        )
+    elif engine.dynamo_role == "discovery" and svc["dynamo_discovery"] == "file":
+        c.err(
+            "dynamo_discovery",
+            "is file, but a dynamo-etcd service is the discovery of a deployment that spans hosts: set it to the "
+            f"URL the other hosts reach it at (http://<this host>:{svc['port']})",
+        )
+    if not engine.uses_gpu:
+        if gpu_given and svc["gpu"] != "none":
+            c.err("gpu", f"is {svc['gpu']!r}, but {engine.name} runs on the CPU: remove gpu or set gpu: none")
+        svc["gpu"] = "none"
+    elif svc["gpu"] == "none":
+        c.err("gpu", f"is none, but {engine.name} needs a GPU (use dynamo-mocker for a CPU stand-in worker)")
+    if not engine.benchmarked:
+        # The frontend is the OpenAI endpoint llm_verify benchmarks; a worker or etcd serves none.
+        svc["verify"]["enabled"] = False
+
+
+def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any], gpu_given: bool = True) -> None:
     """Rules across keys, once each key has its type; fills the computed defaults."""
     engine = ENGINES[svc["engine"]]
+    _check_dynamo(c, svc, engine, gpu_given)
     if not NAME_RE.match(svc["name"]):
         c.err("name", f"{svc['name']!r} must be {NAME_RULE} (it names the systemd unit and the container)")
     parsed = parse_image(svc["image"])

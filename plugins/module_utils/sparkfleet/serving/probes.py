@@ -34,3 +34,9 @@ def parse_own_containers(docker_ps_output: str) -> dict[int, str]:
             if sep and port.isdigit():
                 owned[int(port)] = name.strip()
     return owned
+
+
+def own_service_names(docker_ps_output: str) -> set[str]:
+    """Services whose container runs, from the same `docker ps` output (host-network containers publish no port,
+    so the port they hold is theirs when their container runs)."""
+    return {line.partition("\t")[0].strip() for line in docker_ps_output.splitlines() if line.strip()}

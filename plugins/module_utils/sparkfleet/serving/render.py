@@ -34,6 +34,9 @@ class Settings:
     unit_dir: str = "/etc/systemd/system"
     docker_bin: str = "/usr/bin/docker"
     bind_address: str = ""
+    # The host's address that Dynamo components advertise to each other (docs/dynamo.md); "": Dynamo's own guess.
+    advertise_address: str = ""
+    dynamo_dir: str = "/var/lib/sparkfleet/dynamo"
     restart_sec: int = 15
     restart_max_delay_s: int = 300
     restart_steps: int = 5
@@ -152,22 +155,29 @@ def _gpu_flags(device: int | str | None) -> list[str]:
     return ["--gpus", f'"device={int(device)}"']
 
 
-def _engine_args(svc: Mapping[str, Any], profile: Mapping[str, Any]) -> list[str]:
+def _engine_args(svc: Mapping[str, Any], profile: Mapping[str, Any], settings: Settings | None = None) -> list[str]:
     """The container's command and the engine's flags (data in service/model.py's ENGINES)."""
     engine = ENGINES[svc["engine"]]
     flags = engine.flags
     command = list(svc["command"]) or list(engine.launcher)
     extra = list(svc["extra_args"])
-    if flags.model is None:  # nim (configured by env) and openai (the image's own arguments)
+    if engine.arg_builder:  # arguments no flag table describes (etcd)
+        return command + merge_args(ARG_BUILDERS[engine.arg_builder](svc, settings or Settings()), extra)
+    if flags.model is None and flags.port is None:  # nim (configured by env) and openai (the image's own arguments)
         return command + extra
-    defaults = [flags.host or "--host", ALL_INTERFACES, flags.port or "--port", str(svc["container_port"])]
+    # A host-network server listens on the host itself: the bind address, if one is set, is where.
+    listen = (settings.bind_address if settings and engine.host_network else "") or ALL_INTERFACES
+    defaults = [flags.host, listen] if flags.host else []
+    defaults += [flags.port, str(svc["container_port"])] if flags.port else []
     if flags.mem_fraction and svc["mem_fraction"] is not None:
         defaults += [flags.mem_fraction, _fmt_fraction(float(svc["mem_fraction"]))]
     if flags.context_length and svc["context_length"]:
         defaults += [flags.context_length, str(svc["context_length"])]
     if engine.profile_args:
         defaults += [str(a) for a in profile.get(engine.profile_args) or []]
-    return [*command, flags.model, svc["model"], *merge_args(defaults, extra)]
+    defaults += list(engine.default_args)
+    model = [flags.model, svc["model"]] if flags.model else []
+    return [*command, *model, *merge_args(defaults, extra)]
 
 
 def render_service(
@@ -182,7 +192,9 @@ def render_service(
     gpu_flags = _gpu_flags(svc.get("gpu_device"))
     argv = [settings.docker_bin, "run", "--rm", "--name", own["container_name"], "--pull", "never"]
     argv += ["--label", f"{SERVICE_LABEL}={name}", "--label", f"{ENGINE_LABEL}={engine.name}"]
-    argv += ["--publish", publish, "--env-file", own["env_file"]]
+    # Dynamo components advertise the host's address and open ports at run time: they share the host's network.
+    argv += ["--network", "host"] if engine.host_network else ["--publish", publish]
+    argv += ["--env-file", own["env_file"]]
     shm_size = svc.get("shm_size")
     if gpu_flags:
         argv += gpu_flags
@@ -204,9 +216,17 @@ def render_service(
         argv += ["--volume", f"{settings.nim_cache_dir}:{NIM_CACHE_IN_CONTAINER}"]
         uid = str(settings.nim_uid)
         directories.append({"path": settings.nim_cache_dir, "owner": uid, "group": uid, "mode": "0755"})
+    if engine.dynamo_role:
+        env = {**dynamo_env(svc, engine, settings), **env}
+        volumes = dynamo_volumes(svc, engine, settings)
+        argv += volumes
+        directories += [{"path": v.split(":", 1)[0], "owner": "root", "group": "root", "mode": "0755"}
+                        for v in volumes[1::2]]  # fmt: skip
+    if engine.port_env:
+        env[engine.port_env] = str(cport)
     argv += list(svc["docker_args"])
     argv.append(svc["image"])
-    argv += _engine_args(svc, profile)
+    argv += _engine_args(svc, profile, settings)
 
     secret_env = [s for s in engine.secret_env if s not in env and (s != "HF_TOKEN" or hf_token_present)]
     health_timeout_s = int(svc.get("health_timeout_s") or settings.health_timeout_s)
@@ -309,7 +329,8 @@ def render_plan(
         if svc["status"] != DEPLOY:
             continue
         r = render_service(svc, profile=profile, settings=settings, hf_token_present=hf_token_present)
-        if r.port in listening_ports and owned.get(r.port) not in (r.name, *removed):
+        host_network_own = ENGINES[r.engine].host_network and r.name in own_service_names(own_containers)
+        if r.port in listening_ports and owned.get(r.port) not in (r.name, *removed) and not host_network_own:
             holder = f"the container of sparkfleet service {owned[r.port]}" if r.port in owned else "another process"
             errors.append(
                 f"{svc.get('where') or SERVICES_VAR}.port {r.port} is already listening on this host ({holder}; see "

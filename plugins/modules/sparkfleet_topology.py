@@ -1,0 +1,82 @@
+#!/usr/bin/python
+"""Ansible module sparkfleet_topology: the fleet's Dynamo deployments checked across hosts (sparkfleet/service/)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: sparkfleet_topology
+short_description: Check every Dynamo deployment across the hosts of the run
+description:
+  - Reads every host's plan (C(ansible_facts.sparkfleet_plan), made by M(sparkfleet_plan_check)) and checks what
+    one host's plan cannot see. Per C(dynamo_deployment) exactly one C(dynamo-frontend), at least one
+    worker, C(dynamo-sglang) workers on hosts with a GPU profile (C(dynamo-mocker) is the CPU stand-in), one
+    C(dynamo_discovery) value, C(file) only when every component is on one host, an etcd URL only with the
+    C(dynamo-etcd) service it names, etcd's peer port free.
+  - Returns the reachability probes the preflight role runs from each frontend's host to each worker's host.
+  - Never fails on bad input; every problem is a line in RV(errors) naming the deployment, host and variable.
+  - Changes nothing.
+version_added: "0.1.0"
+author: sparkfleet
+options:
+  plans:
+    description: Host name -> that host's C(ansible_facts.sparkfleet_plan).
+    type: dict
+    required: true
+  addresses:
+    description: Host name -> names and addresses other hosts reach it at (the first is probed).
+    type: dict
+    default: {}
+  ssh_ports:
+    description: Host name -> the TCP port the reachability probe connects to (its sshd).
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Preflight | Check the Dynamo deployments across hosts
+  sparkfleet_topology:
+    plans: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
+               | map(attribute='ansible_facts.sparkfleet_plan'))) }}"
+  register: __preflight_topology
+  run_once: true
+"""
+
+RETURN = r"""
+errors:
+  description: Every problem, each naming the deployment, the host and the variable to change.
+  type: list
+  elements: str
+  returned: always
+probes:
+  description: C({from_host, to_host, address, port, deployment}) for each frontend host -> worker host pair.
+  type: list
+  elements: dict
+  returned: always
+deployments:
+  description: Deployment name -> C({frontends, workers, hosts}).
+  type: dict
+  returned: always
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.sparkfleet.service.topology import run_module
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "plans": {"type": "dict", "required": True},
+            "addresses": {"type": "dict", "default": {}},
+            "ssh_ports": {"type": "dict", "default": {}},
+        },
+        supports_check_mode=True,
+    )
+    run_module(module)
+
+
+if __name__ == "__main__":
+    main()
