@@ -61,6 +61,12 @@ options:
       them as problems (false).
     type: bool
     default: false
+  bind_address:
+    description: >-
+      Where the host publishes its services (C(llm_serving_bind_address)); each planned service gets the URL a client
+      on the host uses (C(url): loopback when it binds every address, IPv6 bracketed).
+    type: str
+    default: ""
   memory_overhead:
     description: Factor over the weights' size for a memory estimate from C(model_params_b) and C(model_dtype).
     type: float
@@ -171,6 +177,7 @@ def main() -> None:
             "gpu_expected": {"type": "bool"},
             "gpu_expected_why": {"type": "str", "default": ""},
             "skip_gpu_services_without_gpu": {"type": "bool", "default": False},
+            "bind_address": {"type": "str", "default": ""},
             "memory_overhead": {"type": "float", "default": 1.2},
             "min_free_disk_gb_per_service": {"type": "float", "default": 20},
             "disk_paths": {"type": "list", "elements": "path", "default": ["/var/lib/docker"]},

@@ -11,10 +11,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..service.model import ENGINES
 from ..service.plan import ABSENT, SKIPPED
 from .model import Row
 
 BY_CHOICE = "skipped by choice"
+# A rollout's outcomes that are not a reason for a missing service.
+SUCCESS_OUTCOMES = ("updated", "unchanged")
+
+
+def _verified(svc: Mapping[str, Any]) -> bool:
+    """A planned service that verification benchmarks: not absent, not verify.enabled false, an engine the
+    benchmark speaks to (a Dynamo worker is reached through its frontend, etcd is not an LLM endpoint)."""
+    engine = ENGINES.get(str(svc.get("engine")))
+    verify = svc.get("verify") if isinstance(svc.get("verify"), Mapping) else {}
+    return (
+        svc.get("status") != ABSENT
+        and verify.get("enabled", True) is not False
+        and (engine is None or engine.benchmarked)
+    )
 
 
 def _row_reason(row: Row) -> str:
@@ -42,7 +57,7 @@ def reconcile(
     missing: list[dict[str, Any]] = []
     expected = serving = 0
     for host in sorted(plans):
-        services = [s for s in plans[host] or [] if isinstance(s, Mapping) and s.get("status") != ABSENT]
+        services = [s for s in plans[host] or [] if isinstance(s, Mapping) and _verified(s)]
         host_serving = 0
         for svc in services:
             name = str(svc.get("name"))
@@ -57,10 +72,14 @@ def reconcile(
                 host_serving += 1
             else:
                 host_reason = (outcomes or {}).get(host)
+                if host_reason in SUCCESS_OUTCOMES:
+                    host_reason = None
                 reason = host_reason or (_row_reason(row) if row is not None else "no result for this service")
                 missing.append({"host": host, "service": name, "reason": reason, "by_choice": False})
         serving += host_serving
-        hosts.append({"host": host, "expected": len(services), "serving": host_serving})
+        hosts.append(
+            {"host": host, "expected": len(services), "serving": host_serving, "outcome": (outcomes or {}).get(host)}
+        )
     orphan_list = [{"host": h, "service": s} for h in sorted(orphans or {}) for s in (orphans or {})[h]]
     not_by_choice = [m for m in missing if not m["by_choice"]]
     by_choice = len(missing) - len(not_by_choice)
@@ -83,8 +102,15 @@ def reconcile(
 def markdown_lines(rec: Mapping[str, Any], cell: Any) -> list[str]:
     """The reconciliation section of fleet-report.md; its last line is the fleet's `expected N, serving M`."""
     lines = [f"## Planned vs serving: {rec['line']}", ""]
-    lines += ["| host | expected | serving |", "|---|--:|--:|"]
-    lines += [f"| {cell(h['host'])} | {h['expected']} | {h['serving']} |" for h in rec["hosts"]]
+    if any(h.get("outcome") for h in rec["hosts"]):
+        lines += ["| host | expected | serving | this run |", "|---|--:|--:|---|"]
+        lines += [
+            f"| {cell(h['host'])} | {h['expected']} | {h['serving']} | {cell(h.get('outcome') or '-')} |"
+            for h in rec["hosts"]
+        ]
+    else:
+        lines += ["| host | expected | serving |", "|---|--:|--:|"]
+        lines += [f"| {cell(h['host'])} | {h['expected']} | {h['serving']} |" for h in rec["hosts"]]
     lines.append("")
     for m in rec["missing"]:
         tag = "skipped by choice" if m["by_choice"] else "MISSING"

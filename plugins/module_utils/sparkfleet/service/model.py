@@ -367,6 +367,11 @@ FIELDS: tuple[Field, ...] = (
           default_text="llm_serving_health_timeout_s"),
     Field("stop_timeout_s", "int", "Grace period of C(docker stop) in seconds.", minimum=1, maximum=3600,
           default_text="llm_serving_stop_timeout_s"),
+    Field("api_key_var", "str", "For a server behind an API key: the NAME of the (vault) variable that holds the key. "
+          "The benchmark sends it; with api_key_env the serving role writes it to the 0600 env file. The key itself "
+          "never appears in the inventory's service list, the plan or a message.", default=""),
+    Field("api_key_env", "str", "The container's environment variable that carries the key from api_key_var (for "
+          "example C(VLLM_API_KEY), C(LLAMA_API_KEY)); empty when the server gets its key another way.", default=""),
     Field("verify", "dict", "Verification settings read by llm_verify: " + ", ".join(
           f"C({k}) ({v})" for k, v in VERIFY_KEYS.items()) + ".", default={}),
     Field("dynamo_deployment", "str", "Dynamo engines: the deployment (Dynamo namespace) this component belongs to; "

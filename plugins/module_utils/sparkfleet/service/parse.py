@@ -518,6 +518,11 @@ def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any],
     _check_docker_args(c, svc["docker_args"], profile, bool(svc["allow_host_access"]))
     if svc["shm_size"] is not None and not SHM_RE.match(svc["shm_size"]):
         c.err("shm_size", f"is {svc['shm_size']!r}: use a docker size such as 16g or 16GB")
+    for key in ("api_key_var", "api_key_env"):
+        if svc[key] and not ENV_NAME_RE.match(svc[key]):
+            c.err(key, f"{svc[key]!r} must be a variable name (letters, digits, _), not the key itself")
+    if svc["api_key_env"] and not svc["api_key_var"]:
+        c.err("api_key_env", "is set but api_key_var is not: name the vault variable that holds the key")
     paths = svc["health_paths"] or list(engine.health_paths)
     for i, path in enumerate(paths):
         if not HEALTH_PATH_RE.match(path):

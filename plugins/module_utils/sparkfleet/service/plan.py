@@ -19,6 +19,7 @@ from typing import Any
 
 from ..contracts import DTYPE_BYTES
 from ..gpu import find_gpu
+from ..netenv import base_url_for
 from .model import ENGINES, NGC_KEY_RE, NGC_REGISTRY, SERVICES_VAR
 from .parse import image_registry, is_number, parse_services, secret_problem, type_name
 
@@ -42,6 +43,8 @@ class PlanInputs:
     gpu_expected: bool | None = None
     gpu_expected_why: str = ""
     skip_gpu_services_without_gpu: bool = False
+    # Where the services are published on the host (llm_serving_bind_address): gives each planned service its URL.
+    bind_address: str = ""
     memory_overhead: float = 1.2
     min_free_disk_gb_per_service: float = 20.0
     disk_paths: Sequence[str] = ("/var/lib/docker",)
@@ -385,6 +388,7 @@ def check_plan(inputs: PlanInputs) -> Plan:
     planner.errors.extend(parsed.errors)
     plan = Plan(profile=planner.profile_name, serving_gpu=planner.serving, errors=planner.errors)
     for svc in parsed.services:
+        svc["url"] = base_url_for(inputs.bind_address, svc["port"])
         if svc["state"] != "present":
             svc.update(status=ABSENT, reason="state: absent", gpu_device=None)
         else:
@@ -434,6 +438,7 @@ def run_module(module: Any) -> None:
             gpu_expected=None if expected is None else bool(expected),
             gpu_expected_why=params.get("gpu_expected_why") or "",
             skip_gpu_services_without_gpu=bool(params.get("skip_gpu_services_without_gpu", False)),
+            bind_address=str(params.get("bind_address") or ""),
             memory_overhead=float(params.get("memory_overhead") or 1.2),
             min_free_disk_gb_per_service=float(params.get("min_free_disk_gb_per_service") or 0),
             disk_paths=list(params.get("disk_paths") or []),

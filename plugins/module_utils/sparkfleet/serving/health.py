@@ -4,25 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..netenv import http_get
+
 Fetch = Callable[[str, float], tuple[int, str]]
-
-
-def http_get(url: str, timeout: float) -> tuple[int, str]:
-    """GET url -> (status, first 2 KiB of the body); status 0 with the reason when nothing answered."""
-    req = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 - the URL is http://127.0.0.1 built by us
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - same
-            return int(resp.status), resp.read(2048).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return int(exc.code), exc.read(2048).decode(errors="replace") if exc.fp else ""
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return 0, str(reason)
 
 
 def probe_once(base_url: str, paths: Sequence[str], fetch: Fetch = http_get, timeout: float = 10.0) -> dict[str, Any]:

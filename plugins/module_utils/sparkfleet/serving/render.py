@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX
+from ..netenv import base_url_for
 from ..service.model import ALL_INTERFACES, ENGINES, SERVICES_VAR
 from ..service.plan import ABSENT, DEPLOY, SKIPPED
+from .dynamo import ARG_BUILDERS, dynamo_env, dynamo_volumes
 from .errors import ServingError
-from .probes import parse_listening_ports, parse_own_containers
+from .probes import own_service_names, parse_listening_ports, parse_own_containers
 
 HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
 NIM_CACHE_IN_CONTAINER = "/opt/nim/.cache"
@@ -139,6 +141,12 @@ class Rendered:
     health_paths: list[str]
     health_timeout_s: int
     stop_timeout_s: int
+    # Where a client on the host reaches the service (the health gate, the benchmark): the bind address, or
+    # loopback when it binds every address.
+    probe_url: str = ""
+    # The env name that carries the key from the variable api_key_var (both names only, never the key).
+    api_key_env: str = ""
+    api_key_var: str = ""
     unit: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -265,6 +273,9 @@ def render_service(
         health_paths=list(svc["health_paths"]),
         health_timeout_s=health_timeout_s,
         stop_timeout_s=stop_timeout_s,
+        probe_url=base_url_for(settings.bind_address, port),
+        api_key_env=svc.get("api_key_env") or "",
+        api_key_var=svc.get("api_key_var") or "",
         unit=unit,
     )
 
