@@ -126,6 +126,10 @@ REFUSED: list[tuple[str, Any, dict[str, Any] | None, dict[str, Any], str]] = [
      {"ngc_api_key": NVAPI_KEY}, ".command is set, but a nim image runs its own server"),
     ("missing-image", [{**OK, "image": None}], None, {}, f"{P}.image is required"),
     ("empty-model", [{**OK, "model": ""}], None, {}, f"{P}.model is required"),
+    ("api-key-var-holds-a-key", [{**OK, "api_key_var": "sk-abc 123"}], None, {},
+     ".api_key_var 'sk-abc 123' must be a variable name (letters, digits, _), not the key itself"),
+    ("api-key-env-without-var", [{**OK, "api_key_env": "VLLM_API_KEY"}], None, {},
+     ".api_key_env is set but api_key_var is not"),
     ("gpu-name-not-on-host", [{**OK, "gpu": "GB300"}], None, {}, ".gpu 'GB300' matches no GPU on this host"),
     ("gpu-service-on-gpu-host-without-gpu", [OK], NO_GPU,
      {"gpu_expected": True, "gpu_expected_why": "in group dgx_spark"},
@@ -193,3 +197,19 @@ def test_secret_problem_never_echoes() -> None:
     problem = secret_problem(NVAPI_KEY + "\n", "sparkfleet_ngc_api_key")
     assert problem is not None
     assert NVAPI_KEY not in problem
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [("", "http://127.0.0.1:8080"), ("0.0.0.0", "http://127.0.0.1:8080"), ("::", "http://[::1]:8080"),  # noqa: S104
+     ("fd00::2", "http://[fd00::2]:8080"), ("10.0.0.5", "http://10.0.0.5:8080")],
+)  # fmt: skip
+def test_each_planned_service_has_the_url_a_client_on_the_host_uses(bind: str, url: str) -> None:
+    plan = make_plan([CPU], NO_GPU, bind_address=bind)
+    assert plan.services[0]["url"] == url
+
+
+def test_the_api_key_reaches_the_plan_by_name_only() -> None:
+    plan = make_plan([{**CPU, "api_key_var": "vault_lab_key", "api_key_env": "LLAMA_API_KEY"}], NO_GPU)
+    assert plan.errors == []
+    assert (plan.services[0]["api_key_var"], plan.services[0]["api_key_env"]) == ("vault_lab_key", "LLAMA_API_KEY")
