@@ -1,8 +1,9 @@
 """Verify teardown, rebuild and model pre-staging on a lab host.
 
-Tests run in file order: the staged model's checksums, teardown --check (nothing removed), teardown (everything
-sparkfleet owns gone, the image and the staged model kept), teardown again (changed=0), teardown --check
-(changed=0), rebuild (serving and verified again), the staged model's manifest untouched throughout."""
+Tests run in file order: the staged model's checksums, a partial file fetched again, teardown --check (nothing
+removed), teardown (everything sparkfleet owns gone, the image and the staged model kept), teardown again
+(changed=0), teardown --check (changed=0), rebuild (serving and verified again), the staged model intact throughout.
+"""
 
 from __future__ import annotations
 
@@ -81,6 +82,17 @@ def _staged_kept(host: Any) -> None:
 def test_converged_serving_and_staged(host: Any) -> None:
     assert _serving(host)
     _staged_kept(host)
+
+
+def test_stage_fetches_a_partial_file_again(host: Any) -> None:
+    """A copy cut short is fetched again (and only it); a rerun then changes nothing."""
+    host.run(f"truncate -s 1M {SNAPSHOT}/model-00001-of-00002.safetensors")
+    out = _playbook("molecule/teardown/stage.yml")
+    assert "1 of 4 files to transfer" in out
+    assert "size 1048576 of 4194304 (partial or changed)" in out
+    assert _changed(out) > 0
+    _staged_kept(host)
+    assert _changed(_playbook("molecule/teardown/stage.yml")) == 0
 
 
 def test_teardown_check_removes_nothing(host: Any) -> None:
