@@ -16,9 +16,14 @@ from __future__ import annotations
 
 import itertools
 import string
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "module_utils"))
+from sparkfleet.bench.checks import PROMPT_WORDS
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 SPECIALS_COUNT = len(SPECIALS)
@@ -33,28 +38,24 @@ CHATML = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
 )
 
-# Common English words (the benchmark's prompt words among them) and the words of its fixed prompts.
-ENGLISH = (  # noqa: SIM905 - a word list reads better as text
-    "the time people year way day man thing woman life child world school state family student group "
-    "country problem hand part place case week company system program question work government number "
-    "night point home water room mother area money story fact month lot right study book eye job word "
-    "business issue side kind head house service friend father power hour game line end member law car "
-    "city community name president team minute idea kid body information back parent face others level "
-    "office door health person art war history party result change morning reason research girl guy "
-    "moment air teacher force education "
-    "a an and or but if of to in on at by for with from as is are was were be been being have has had do does "
-    "did not no yes it its this that these those there here what which who whom whose when where why how all "
-    "any each every some many much more most few less least other another such own same so than too very can "
-    "will just should would could may might must shall up down out over under again once about into through "
-    "during before after above below between then now i you he she we they me him her us them my your his our "
-    "their one two three four five six seven eight nine ten hundred thousand first second third last next "
-    "new old good great high small large big long little young early late important public bad able "
-    "colour colours color colors rainbow red orange yellow green blue indigo violet describe json population "
-    "tags tag user assistant system hello say short sentence explain difference example speed scalar velocity "
-    "vector lab machine machines model models serve serves server language class host hosts runs run unit "
-    "answer answers chat completion completions quick brown fox jumps lazy dog object value items list "
-    "true false null key keys array string integer"
-).split()
+# The benchmark's prompt words (imported: one list) and the words of its fixed prompts.
+ENGLISH = (
+    list(PROMPT_WORDS)
+    + (  # noqa: SIM905 - a word list reads better as text
+        "a an and or but if of to in on at by for with from as is are was were be been being have has had do does "
+        "did not no yes it its this that these those there here what which who whom whose when where why how all "
+        "any each every some many much more most few less least other another such own same so than too very can "
+        "will just should would could may might must shall up down out over under again once about into through "
+        "during before after above below between then now i you he she we they me him her us them my your his our "
+        "their one two three four five six seven eight nine ten hundred thousand first second third last next "
+        "new old good great high small large big long little young early late important public bad able "
+        "colour colours color colors rainbow red orange yellow green blue indigo violet describe json population "
+        "tags tag user assistant system hello say short sentence explain difference example speed scalar velocity "
+        "vector lab machine machines model models serve serves server language class host hosts runs run unit "
+        "answer answers chat completion completions quick brown fox jumps lazy dog object value items list "
+        "true false null key keys array string integer"
+    ).split()
+)
 _ENGLISH_SET = frozenset(ENGLISH)
 _ONSETS: tuple[str, ...] = ("b", "c", "d", "f", "g", "h", "j", "k", "l", "m", "n", "p", "r", "s", "t", "v", "w")
 _ONSETS += ("z", "br", "ch", "cr", "dr", "fl", "gr", "pl", "pr", "sh", "st", "th", "tr")

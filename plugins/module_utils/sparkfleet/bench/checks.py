@@ -33,8 +33,9 @@ HEALTH_PATHS: dict[str, list[str]] = {
 TTFT_SAMPLE_CAP = 2000
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _T = TypeVar("_T")
-# Common English words: about one token each in the large tokenizers of served models.
-_WORDS = (  # noqa: SIM905 - a word list reads better as text
+# Common English words: about one token each in the large tokenizers of served models (the GPU suite's
+# tokenizer, lab/gpu/visible_tokenizer.py, gives each of them a token of its own).
+PROMPT_WORDS = (  # noqa: SIM905 - a word list reads better as text
     "the time people year way day man thing woman life child world school state family student group "
     "country problem hand part place case week company system program question work government number "
     "night point home water room mother area money story fact month lot right study book eye job word "
@@ -171,7 +172,7 @@ class Context:
         self.calibration: dict[str, Any] = {}
 
     def words(self, count: int) -> str:
-        return " ".join(self.rng.choice(_WORDS) for _ in range(max(1, count)))
+        return " ".join(self.rng.choice(PROMPT_WORDS) for _ in range(max(1, count)))
 
     def words_for_tokens(self, tokens: int, overhead: bool = True) -> int:
         per_word = self.tokens_per_word or 1.0

@@ -280,6 +280,21 @@ def render_service(
     )
 
 
+def _plan_refusal(plan: Mapping[str, Any] | None, profiles: Mapping[str, Any]) -> str:
+    """Why a plan cannot be rendered at all ("" when it can)."""
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("services"), list):
+        return (
+            "no serving plan for this host (ansible_facts.sparkfleet_plan.services): the preflight role makes "
+            "it; run playbooks/preflight.yml or site.yml, which run it first"
+        )
+    if plan.get("errors"):
+        return "the preflight plan of this host has problems: nothing is rendered (see the preflight stage)"
+    profile_name = str(plan.get("profile") or "none")
+    if profile_name not in profiles:
+        return f"profile {profile_name!r} of the plan is not in sparkfleet_profiles: add it to profiles.yml"
+    return ""
+
+
 def render_plan(
     plan: Mapping[str, Any] | None,
     *,
@@ -297,37 +312,11 @@ def render_plan(
     sparkfleet's service units found on the host; those the plan does not name are ``orphans``.
     """
     settings = settings or Settings()
-    if not isinstance(plan, Mapping) or not isinstance(plan.get("services"), list):
-        return {
-            "present": [],
-            "absent": [],
-            "skipped": [],
-            "images": [],
-            "orphans": [],
-            "errors": [
-                "no serving plan for this host (ansible_facts.sparkfleet_plan.services): the preflight role makes "
-                "it; run playbooks/preflight.yml or site.yml, which run it first"
-            ],
-        }
-    if plan.get("errors"):
-        return {
-            "present": [],
-            "absent": [],
-            "skipped": [],
-            "images": [],
-            "orphans": [],
-            "errors": ["the preflight plan of this host has problems: nothing is rendered (see the preflight stage)"],
-        }
+    refusal = _plan_refusal(plan, profiles)
+    if refusal:
+        return {"present": [], "absent": [], "skipped": [], "images": [], "orphans": [], "errors": [refusal]}
+    assert plan is not None  # _plan_refusal checked it
     profile_name = str(plan.get("profile") or "none")
-    if profile_name not in profiles:
-        return {
-            "present": [],
-            "absent": [],
-            "skipped": [],
-            "images": [],
-            "orphans": [],
-            "errors": [f"profile {profile_name!r} of the plan is not in sparkfleet_profiles: add it to profiles.yml"],
-        }
     profile = profiles[profile_name]
     services: list[Mapping[str, Any]] = plan["services"]
     errors: list[str] = []
