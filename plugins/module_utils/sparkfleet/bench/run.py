@@ -93,6 +93,19 @@ def validate_config(cfg: BenchConfig) -> list[str]:
         problems.append("model must name the served model (what /v1/models lists), got an empty string")
     if cfg.engine not in ENGINES:
         problems.append(f"engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+    problems += _check_selection(cfg) + _check_sizes(cfg) + _check_network(cfg)
+    if not problems and cfg.base_url.startswith(("http://", "https://")):
+        try:
+            HTTPClient(cfg.base_url, _headers(cfg), tls=_tls(cfg), proxy=_proxy(cfg))
+        except ValueError as exc:
+            problems.append(str(exc))
+    problems.extend(bench_thresholds.validate(cfg.thresholds, list(cfg.concurrency or [])))
+    return problems
+
+
+def _check_selection(cfg: BenchConfig) -> list[str]:
+    """The checks chosen and the load sweep."""
+    problems: list[str] = []
     unknown = [c for c in cfg.checks if c not in CHECKS]
     if unknown:
         problems.append(f"checks has unknown entries {unknown}: choose from {', '.join(CHECKS)}")
@@ -105,6 +118,12 @@ def validate_config(cfg: BenchConfig) -> list[str]:
             )
         if cfg.request_rate is not None and cfg.request_rate <= 0:
             problems.append(f"request_rate must be a positive number of requests/s or null, got {cfg.request_rate!r}")
+    return problems
+
+
+def _check_sizes(cfg: BenchConfig) -> list[str]:
+    """Lengths, counts and timeouts."""
+    problems: list[str] = []
     for name in (
         "input_len",
         "output_len",
@@ -130,6 +149,12 @@ def validate_config(cfg: BenchConfig) -> list[str]:
         problems.append("json_schema must be a JSON-schema dict (bound strings with maxLength, arrays with maxItems)")
     if not isinstance(cfg.transient_retries, int) or cfg.transient_retries < 0:
         problems.append(f"transient_retries must be zero or a positive integer, got {cfg.transient_retries!r}")
+    return problems
+
+
+def _check_network(cfg: BenchConfig) -> list[str]:
+    """The API key and the TLS files."""
+    problems: list[str] = []
     if cfg.api_key is not None:
         try:
             check_header_value("Authorization", cfg.api_key)
@@ -142,12 +167,6 @@ def validate_config(cfg: BenchConfig) -> list[str]:
             problems.append(f"{name} {path} is not a readable file")
     if cfg.client_key and not cfg.client_cert:
         problems.append("client_key needs client_cert (the certificate the key belongs to)")
-    if not problems and cfg.base_url.startswith(("http://", "https://")):
-        try:
-            HTTPClient(cfg.base_url, _headers(cfg), tls=_tls(cfg), proxy=_proxy(cfg))
-        except ValueError as exc:
-            problems.append(str(exc))
-    problems.extend(bench_thresholds.validate(cfg.thresholds, list(cfg.concurrency or [])))
     return problems
 
 

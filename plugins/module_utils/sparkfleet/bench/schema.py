@@ -91,40 +91,58 @@ def _check(value: Any, schema: Any, path: list[Any], errors: list[str]) -> None:
     if "const" in schema and value != schema["const"]:
         errors.append(f"{where}: {value!r} is not {schema['const']!r}")
     if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            errors.append(f"{where}: {value!r} is shorter than {schema['minLength']}")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            errors.append(f"{where}: {value!r} is longer than {schema['maxLength']}")
-        if "pattern" in schema and re.search(schema["pattern"], value) is None:
-            errors.append(f"{where}: {value!r} does not match {schema['pattern']!r}")
+        _check_string(value, schema, where, errors)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            errors.append(f"{where}: {value!r} is less than the minimum of {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            errors.append(f"{where}: {value!r} is greater than the maximum of {schema['maximum']}")
-        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            errors.append(f"{where}: {value!r} is not greater than {schema['exclusiveMinimum']}")
-        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-            errors.append(f"{where}: {value!r} is not less than {schema['exclusiveMaximum']}")
+        _check_number(value, schema, where, errors)
     if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            errors.append(f"{where}: {len(value)} items, fewer than {schema['minItems']}")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            errors.append(f"{where}: {len(value)} items, more than {schema['maxItems']}")
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for index, item in enumerate(value):
-                _check(item, items, [*path, index], errors)
+        _check_array(value, schema, path, errors)
     if isinstance(value, dict):
-        props = schema.get("properties", {})
-        for name in schema.get("required", []):
-            if name not in value:
-                errors.append(f"{where}: {name!r} is a required property")
-        extra = schema.get("additionalProperties", True)
-        for name, item in value.items():
-            if name in props:
-                _check(item, props[name], [*path, name], errors)
-            elif extra is False:
-                errors.append(f"{where}: additional property {name!r} is not allowed")
-            elif isinstance(extra, dict):
-                _check(item, extra, [*path, name], errors)
+        _check_object(value, schema, path, errors)
+
+
+def _check_string(value: str, schema: dict[str, Any], where: str, errors: list[str]) -> None:
+    if "minLength" in schema and len(value) < schema["minLength"]:
+        errors.append(f"{where}: {value!r} is shorter than {schema['minLength']}")
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        errors.append(f"{where}: {value!r} is longer than {schema['maxLength']}")
+    if "pattern" in schema and re.search(schema["pattern"], value) is None:
+        errors.append(f"{where}: {value!r} does not match {schema['pattern']!r}")
+
+
+def _check_number(value: float, schema: dict[str, Any], where: str, errors: list[str]) -> None:
+    if "minimum" in schema and value < schema["minimum"]:
+        errors.append(f"{where}: {value!r} is less than the minimum of {schema['minimum']}")
+    if "maximum" in schema and value > schema["maximum"]:
+        errors.append(f"{where}: {value!r} is greater than the maximum of {schema['maximum']}")
+    if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
+        errors.append(f"{where}: {value!r} is not greater than {schema['exclusiveMinimum']}")
+    if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
+        errors.append(f"{where}: {value!r} is not less than {schema['exclusiveMaximum']}")
+
+
+def _check_array(value: list[Any], schema: dict[str, Any], path: list[Any], errors: list[str]) -> None:
+    where = _path(path)
+    if "minItems" in schema and len(value) < schema["minItems"]:
+        errors.append(f"{where}: {len(value)} items, fewer than {schema['minItems']}")
+    if "maxItems" in schema and len(value) > schema["maxItems"]:
+        errors.append(f"{where}: {len(value)} items, more than {schema['maxItems']}")
+    items = schema.get("items")
+    if isinstance(items, dict):
+        for index, item in enumerate(value):
+            _check(item, items, [*path, index], errors)
+
+
+def _check_object(value: dict[str, Any], schema: dict[str, Any], path: list[Any], errors: list[str]) -> None:
+    where = _path(path)
+    props = schema.get("properties", {})
+    for name in schema.get("required", []):
+        if name not in value:
+            errors.append(f"{where}: {name!r} is a required property")
+    extra = schema.get("additionalProperties", True)
+    for name, item in value.items():
+        if name in props:
+            _check(item, props[name], [*path, name], errors)
+        elif extra is False:
+            errors.append(f"{where}: additional property {name!r} is not allowed")
+        elif isinstance(extra, dict):
+            _check(item, extra, [*path, name], errors)
