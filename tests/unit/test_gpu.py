@@ -304,6 +304,26 @@ def test_detect_no_gpu_is_profile_none(smi: str | None, query: dict[str, Any], g
     assert facts["gpu_count"] == gpus
     assert facts["serving_gpu"] is None
     assert facts["usable_memory_mib"] is None
+    assert facts["no_gpu_reason"] == (
+        "nvidia-smi is not on the PATH (no NVIDIA driver installed)"
+        if smi is None
+        else "nvidia-smi reports 'No devices were found' (the driver is loaded but sees no GPU)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("output", "words"),
+    [
+        ("0, NVIDIA H100\n", ["cannot read", "2 columns where", "driver/library mismatch or a wrapper"]),
+        ("", ["exited 0 but listed no GPU", "nvidia-smi -L"]),
+        ("\n\n", ["exited 0 but listed no GPU"]),
+    ],
+)
+def test_unexpected_nvidia_smi_output_is_a_clear_message_not_a_traceback(output: str, words: list[str]) -> None:
+    with pytest.raises(GpuDetectionError) as caught:
+        detect(fake_probe(query={PRIMARY: (0, output, "")}))
+    for word in words:
+        assert word in str(caught.value)
 
 
 @pytest.mark.parametrize(
