@@ -56,6 +56,7 @@ def _owned(host: Any) -> dict[str, str]:
     return {
         "units": host.check_output("grep -l org.sparkfleet.service= /etc/systemd/system/sparkfleet-*.service || :"),
         "env files": host.check_output("ls /etc/sparkfleet/serving/ 2>/dev/null || true"),
+        "last-known-good": host.check_output("ls /var/lib/sparkfleet/lkg/ 2>/dev/null || true"),
         "containers": host.check_output("docker ps -a --filter label=org.sparkfleet.service --format '{{.Names}}'"),
         "loaded units": host.check_output("systemctl list-units --all --plain --no-legend 'sparkfleet-*' || true"),
     }
@@ -96,9 +97,14 @@ def test_stage_fetches_a_partial_file_again(host: Any) -> None:
 
 
 def test_teardown_check_removes_nothing(host: Any) -> None:
+    # A last-known-good copy, as llm_serving keeps one before it changes a service (llm_serving_lkg_dir).
+    host.run("mkdir -p /var/lib/sparkfleet/lkg/standin && cp /etc/systemd/system/sparkfleet-standin.service "
+             "/var/lib/sparkfleet/lkg/standin/unit")  # fmt: skip
     before = _owned(host)
+    assert before["last-known-good"] == "standin"
     out = _playbook("playbooks/teardown.yml", "--check", "--diff")
     assert "would remove 1 sparkfleet service(s): standin" in out
+    assert "last-known-good copies: /var/lib/sparkfleet/lkg/standin" in out
     assert _changed(out) > 0
     assert _owned(host) == before
     assert _serving(host)
@@ -109,7 +115,7 @@ def test_teardown_removes_what_sparkfleet_owns(host: Any) -> None:
     assert "removed 1 sparkfleet service(s): standin" in out
     assert "images: kept (sparkfleet_teardown_images: false)" in out
     assert _changed(out) > 0
-    assert _owned(host) == {"units": "", "env files": "", "containers": "", "loaded units": ""}
+    assert set(_owned(host).values()) == {""}
     assert not _serving(host)
     assert host.run(f"docker image inspect {IMAGE}").rc == 0
     _staged_kept(host)
