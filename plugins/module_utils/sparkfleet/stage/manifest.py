@@ -156,9 +156,13 @@ def compare(root: str | Path, expected: Mapping[str, Any], prefix: str, hasher: 
     return {"files": files, "transfer": transfer, "links": links, "links_missing": links_missing}
 
 
-def manifest_content(repo: str, layout: str, revision: str, files: Mapping[str, Any], links: Mapping[str, str]) -> str:
+def manifest_content(
+    repo: str, layout: str, revision: str, files: Mapping[str, Any], links: Mapping[str, str], *, kind: str = "record"
+) -> str:
+    """The manifest file: ``kind`` record (a staged model, written by the host) or cache (a source's checksums)."""
     doc = {
         "schema": SCHEMA,
+        "kind": kind,
         "repo": repo,
         "layout": layout,
         "revision": revision,
@@ -216,8 +220,10 @@ def run_module(module: Any) -> None:
         manifest_file=str(manifest_file),
     )
     changed = False
-    if mode in ("cache", "record") and result["exists"]:
-        content = manifest_content(p["repo"] or "", layout, p["revision"] or "", files, links)
+    # A seed host's model may itself have been staged: its record manifest is only read, never replaced by a cache.
+    keep_record = mode == "cache" and recorded.get("kind", "record") == "record" and bool(recorded)
+    if mode in ("cache", "record") and result["exists"] and not keep_record:
+        content = manifest_content(p["repo"] or "", layout, p["revision"] or "", files, links, kind=mode)
         differs = (manifest_file.read_text(encoding="utf-8") if manifest_file.is_file() else None) != content
         if differs and not module.check_mode:
             manifest_file.parent.mkdir(parents=True, exist_ok=True)
