@@ -53,7 +53,9 @@ demo-run: venv
 	  cat reports/latest/fleet-report.md; fi; \
 	if [ -f reports/gateway-endpoint.txt ]; then \
 	  echo; echo "== the one URL a class uses (key: the vault variable sparkfleet_gateway_api_key)"; \
-	  cat reports/gateway-endpoint.txt; fi; exit $$rc
+	  cat reports/gateway-endpoint.txt; fi; \
+	if [ -f reports/latest/fleet-report.md ]; then \
+	  echo; echo "== planned vs serving: $$(tail -n 1 reports/latest/fleet-report.md | tr -d '*')"; fi; exit $$rc
 
 lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/yamllint --strict .

@@ -49,6 +49,11 @@ options:
         C(name), C(status) and C(reason)). When given, the report reconciles them with what is serving and verified
         (RV(reconciliation)); null leaves the reconciliation out.
     type: dict
+  reconciliation:
+    description: >-
+      A reconciliation made earlier in the run (RV(reconciliation) of the verify stage's report), kept as it is when
+      a later stage rebuilds the run's report without O(plans).
+    type: dict
   orphans:
     description: Per host, the names of sparkfleet services it runs that its plan does not list.
     type: dict
@@ -171,6 +176,7 @@ ARGUMENT_SPEC: dict = {
     "generated_at": {"type": "str", "default": ""},
     "latest_link": {"type": "path"},
     "plans": {"type": "dict"},
+    "reconciliation": {"type": "dict"},
     "orphans": {"type": "dict", "default": {}},
     "outcomes": {"type": "dict", "default": {}},
 }

@@ -65,6 +65,7 @@ def generate(
     plans: dict[str, Any] | None = None,
     orphans: dict[str, list[str]] | None = None,
     outcomes: dict[str, str] | None = None,
+    reconciliation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything the module does; returns the module result (raises ReportError on bad input)."""
     if not 0.0 <= slow_margin < 1.0:
@@ -78,6 +79,9 @@ def generate(
     )
     if plans is not None:
         fleet.reconciliation = reconcile(fleet.rows, plans, orphans, outcomes)
+    elif reconciliation:
+        # A later stage rebuilding the run's report (the gateway's) keeps the reconciliation verify made.
+        fleet.reconciliation = reconciliation
     md_lines = render_markdown(fleet)
     data = summary(fleet)
     contents = {
