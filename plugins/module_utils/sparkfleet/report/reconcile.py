@@ -24,7 +24,8 @@ def _verified(svc: Mapping[str, Any]) -> bool:
     """A planned service that verification benchmarks: not absent, not verify.enabled false, an engine the
     benchmark speaks to (a Dynamo worker is reached through its frontend, etcd is not an LLM endpoint)."""
     engine = ENGINES.get(str(svc.get("engine")))
-    verify = svc.get("verify") if isinstance(svc.get("verify"), Mapping) else {}
+    given = svc.get("verify")
+    verify: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     return (
         svc.get("status") != ABSENT
         and verify.get("enabled", True) is not False
