@@ -17,22 +17,9 @@ from typing import Any
 import pytest
 from ansible.module_utils.sparkfleet.bench.run import BenchConfig, format_summary, run_benchmark, validate_config
 
+from tests.unit.netservers import USAGE, chunk, delta, event
+
 MODEL = "fake/model"
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def _event(obj: Any) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def _delta(text: str, finish: str | None = None) -> dict[str, Any]:
-    return {"choices": [{"index": 0, "delta": {"content": text} if text else {}, "finish_reason": finish}]}
-
-
-USAGE: dict[str, Any] = {"prompt_tokens": 40, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 8}}
 
 
 class FakeHandler(socketserver.BaseRequestHandler):
@@ -107,32 +94,32 @@ class FakeHandler(socketserver.BaseRequestHandler):
             return True
         sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         if mode == "slow":
-            sock.sendall(_chunk(_event(_delta("a"))))
+            sock.sendall(chunk(event(delta("a"))))
             time.sleep(self.server.delay)
         if mode == "queue":
             time.sleep(self.server.delay)
-        events = [_event(_delta(t)) for t in ("a", "b", "c", "d")]
+        events = [event(delta(t)) for t in ("a", "b", "c", "d")]
         if mode == "cut":
-            sock.sendall(b"".join(_chunk(e) for e in events[:3]))
+            sock.sendall(b"".join(chunk(e) for e in events[:3]))
             sock.shutdown(socket.SHUT_RDWR)
             return False
         if mode == "malformed":
-            sock.sendall(_chunk(events[0]) + _chunk(b"this is not an event\n\n"))
-            sock.sendall(_chunk(_event({"usage": USAGE})) + _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            sock.sendall(chunk(events[0]) + chunk(b"this is not an event\n\n"))
+            sock.sendall(chunk(event({"usage": USAGE})) + chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
             return True
         if mode == "notsse":
-            sock.sendall(_chunk(json.dumps(_delta("a")).encode() + b"\n\n") + b"0\r\n\r\n")
+            sock.sendall(chunk(json.dumps(delta("a")).encode() + b"\n\n") + b"0\r\n\r\n")
             return True
         if mode == "badjson":
-            sock.sendall(_chunk(events[0]) + _chunk(b"data: {not json\n\n") + b"0\r\n\r\n")
+            sock.sendall(chunk(events[0]) + chunk(b"data: {not json\n\n") + b"0\r\n\r\n")
             return True
         if mode == "nodone":
-            sock.sendall(b"".join(_chunk(e) for e in events) + b"0\r\n\r\n")
+            sock.sendall(b"".join(chunk(e) for e in events) + b"0\r\n\r\n")
             return True
         # Good: events split across chunk boundaries, several per write, then usage and [DONE].
-        raw = b"".join(events) + _event(_delta("", "length")) + _event({"choices": [], "usage": USAGE})
+        raw = b"".join(events) + event(delta("", "length")) + event({"choices": [], "usage": USAGE})
         raw += b"data: [DONE]\n\n"
-        sock.sendall(b"".join(_chunk(raw[i : i + 37]) for i in range(0, len(raw), 37)) + b"0\r\n\r\n")
+        sock.sendall(b"".join(chunk(raw[i : i + 37]) for i in range(0, len(raw), 37)) + b"0\r\n\r\n")
         return True
 
 
