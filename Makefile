@@ -10,6 +10,8 @@ STAMP := $(VENV)/.installed
 INVENTORY ?= inventories/demo
 LIMIT ?= spark-lab
 LAB := $(BIN)/python lab/sparkfleet_lab.py
+# The repository as the collection sparkfleet.fleet (a committed link back to the root: galaxy.yml, ansible.cfg).
+COLLECTION := collections/ansible_collections/sparkfleet/fleet
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -62,8 +64,8 @@ lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/ansible-lint
 	$(BIN)/ruff check . bin/sparkfleet-bench
 	$(BIN)/ruff format --check plugins lab bench tests bin/sparkfleet-bench
-	$(BIN)/mypy plugins/module_utils/sparkfleet lab bench tests
-	$(BIN)/mypy plugins/modules
+	$(BIN)/mypy $(COLLECTION)/plugins/module_utils/sparkfleet lab bench tests
+	$(BIN)/mypy $(COLLECTION)/plugins/modules
 
 unit: venv ## pytest unit tests (fixtures, no lab needed)
 	$(BIN)/pytest tests/unit bench/test_bench.py -q

@@ -16,9 +16,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "plugins" / "module_utils"))
+sys.path.insert(0, str(ROOT / "collections"))
 
-from sparkfleet.service import model  # noqa: E402
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import model  # noqa: E402
 
 SPEC = ROOT / "roles" / "llm_serving" / "meta" / "argument_specs.yml"
 DOCS = ROOT / "docs" / "development.md"

@@ -1,17 +1,18 @@
-"""Make plugins/ importable the way Ansible imports it: ansible.module_utils.sparkfleet.*."""
+"""Make the repository importable the way Ansible imports it: as the collection sparkfleet.fleet.
+
+``collections/ansible_collections/sparkfleet/fleet`` is a committed link to the repository root, so with
+``collections/`` on ``sys.path`` the module_utils are
+``ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.*`` and the modules
+``ansible_collections.sparkfleet.fleet.plugins.modules.*``: one name per file, the one Ansible uses.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-import ansible.module_utils
-
 ROOT = Path(__file__).resolve().parent.parent
-_MU = str(ROOT / "plugins" / "module_utils")
-if _MU not in ansible.module_utils.__path__:
-    ansible.module_utils.__path__.append(_MU)
-for p in (str(ROOT / "plugins" / "modules"), _MU, str(ROOT)):
+for p in (str(ROOT / "collections"), str(ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "plugins" / "module_utils"))
-from sparkfleet.bench.checks import PROMPT_WORDS
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "collections"))
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.checks import PROMPT_WORDS
 
 SPECIALS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 SPECIALS_COUNT = len(SPECIALS)

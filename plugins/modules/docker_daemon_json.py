@@ -80,7 +80,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Docker | Set log rotation without touching other keys
-  docker_daemon_json:
+  sparkfleet.fleet.docker_daemon_json:
     settings:
       log-driver: json-file
       log-opts:
@@ -90,7 +90,7 @@ EXAMPLES = r"""
   notify: docker_host restart docker
 
 - name: Docker | Add the nvidia runtime
-  docker_daemon_json:
+  sparkfleet.fleet.docker_daemon_json:
     settings:
       runtimes:
         nvidia:
@@ -98,7 +98,7 @@ EXAMPLES = r"""
           args: []
 
 - name: Docker | Remove only the nvidia runtime
-  docker_daemon_json:
+  sparkfleet.fleet.docker_daemon_json:
     state: absent
     settings:
       runtimes:
@@ -131,7 +131,7 @@ backup_file:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.daemon_json import DaemonJsonError, run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.daemon_json import DaemonJsonError, run_module
 
 
 def main() -> None:

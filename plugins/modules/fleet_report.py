@@ -103,7 +103,7 @@ seealso:
 
 EXAMPLES = r"""
 - name: Verify | Build the fleet report
-  fleet_report:
+  sparkfleet.fleet.fleet_report:
     inputs: ["{{ playbook_dir }}/../reports/20261123T101500Z"]
     dest: "{{ playbook_dir }}/../reports/20261123T101500Z"
     latest_link: "{{ playbook_dir }}/../reports/latest"
@@ -164,7 +164,7 @@ rows:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.report.write import ReportError, generate
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report.write import ReportError, generate
 
 ARGUMENT_SPEC: dict = {
     "inputs": {"type": "list", "elements": "path", "required": True},

@@ -195,7 +195,7 @@ notes:
 
 EXAMPLES = r"""
 - name: Benchmark | Verify the SGLang service
-  llm_benchmark:
+  sparkfleet.fleet.llm_benchmark:
     base_url: http://127.0.0.1:30000
     model: Qwen/Qwen3-8B
     engine: sglang
@@ -210,7 +210,7 @@ EXAMPLES = r"""
   register: bench
 
 - name: Benchmark | Quick smoke test without failing the play
-  llm_benchmark:
+  sparkfleet.fleet.llm_benchmark:
     base_url: http://127.0.0.1:8000
     model: meta/llama-3.1-8b-instruct
     engine: nim
@@ -244,7 +244,7 @@ report_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.bench.module import run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.module import run_module
 
 CHECKS = ["readiness", "chat", "json_schema", "multi_turn", "load"]
 

@@ -39,7 +39,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Serving | Read the image ID of the archive
-  llm_service_archive:
+  sparkfleet.fleet.llm_service_archive:
     path: lab/.state/images/llm-standin.tar
     image: sparkfleet-lab/llm-standin:llama.cpp
     search_dirs: ["{{ inventory_dir }}/../..", "{{ playbook_dir }}/.."]
@@ -69,8 +69,8 @@ size_bytes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.serving.archive import archive_for_image
-from ansible.module_utils.sparkfleet.serving.errors import ServingError
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.archive import archive_for_image
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.errors import ServingError
 
 
 def main() -> None:

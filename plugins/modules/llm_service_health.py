@@ -48,7 +48,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Serving | Wait for the service to answer
-  llm_service_health:
+  sparkfleet.fleet.llm_service_health:
     url: http://127.0.0.1:30000
     paths: [/health_generate, /v1/models]
     unit: sparkfleet-sglang-qwen3-8b.service
@@ -94,7 +94,7 @@ msg:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.serving.health import wait_healthy
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.health import wait_healthy
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Serving | Render the planned services of this host
-  llm_service_spec:
+  sparkfleet.fleet.llm_service_spec:
     plan: "{{ ansible_facts['sparkfleet_plan'] }}"
     profiles: "{{ sparkfleet_profiles }}"
   register: __llm_serving_spec
@@ -101,8 +101,8 @@ images:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.serving.errors import ServingError
-from ansible.module_utils.sparkfleet.serving.render import Settings, render_plan
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.errors import ServingError
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.render import Settings, render_plan
 
 
 def main() -> None:

@@ -45,7 +45,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Model stage | Check the models to stage
-  model_stage_check:
+  sparkfleet.fleet.model_stage_check:
     models: "{{ model_stage_models }}"
     hosts: "{{ groups['all'] }}"
     hub_dir: /var/lib/sparkfleet/huggingface/hub
@@ -69,7 +69,7 @@ errors:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.stage.spec import run_check_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.stage.spec import run_check_module
 
 
 def main() -> None:

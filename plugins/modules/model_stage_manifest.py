@@ -68,7 +68,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Model stage | Checksum the model on the controller
-  model_stage_manifest:
+  sparkfleet.fleet.model_stage_manifest:
     path: /srv/models/Qwen3-8B
     manifest_file: ~/.cache/sparkfleet/model-stage/models--Qwen--Qwen3-8B.json
     manifest: cache
@@ -76,7 +76,7 @@ EXAMPLES = r"""
   register: source
 
 - name: Model stage | List what this host lacks
-  model_stage_manifest:
+  sparkfleet.fleet.model_stage_manifest:
     path: /var/lib/sparkfleet/huggingface/hub/models--Qwen--Qwen3-8B
     expected: "{{ source }}"
     prefix: snapshots/sparkfleet-staged
@@ -133,7 +133,7 @@ manifest_file:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.stage.manifest import run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.stage.manifest import run_module
 
 
 def main() -> None:

@@ -71,13 +71,13 @@ notes:
 
 EXAMPLES = r"""
 - name: Preflight | Detect NVIDIA GPUs
-  nvidia_gpu_facts:
+  sparkfleet.fleet.nvidia_gpu_facts:
     name_patterns:
       dgx_spark: [GB10]
       dgx_station: [GB300]
 
 - name: Preflight | Serve on the GPU named GB300 and fail without a GPU
-  nvidia_gpu_facts:
+  sparkfleet.fleet.nvidia_gpu_facts:
     serving_gpu: GB300
     required: true
 
@@ -179,7 +179,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.gpu import DEFAULT_NAME_PATTERNS, run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.gpu import DEFAULT_NAME_PATTERNS, run_module
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Preflight | Check the serving plan
-  sparkfleet_plan_check:
+  sparkfleet.fleet.sparkfleet_plan_check:
     services: "{{ llm_serving_services | default([]) }}"
     profiles: "{{ sparkfleet_profiles }}"
     gpu_facts: "{{ ansible_facts['nvidia_gpu'] }}"
@@ -161,7 +161,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.service.plan import run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.plan import run_module
 
 
 def main() -> None:

@@ -38,7 +38,7 @@ attributes:
 
 EXAMPLES = r"""
 - name: Preflight | Check the Dynamo deployments across hosts
-  sparkfleet_topology:
+  sparkfleet.fleet.sparkfleet_topology:
     plans: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
                | map(attribute='ansible_facts.sparkfleet_plan'))) }}"
   register: __preflight_topology
@@ -63,7 +63,7 @@ deployments:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.sparkfleet.service.topology import run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.topology import run_module
 
 
 def main() -> None:

@@ -18,9 +18,14 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import gpu
-from ansible.module_utils.sparkfleet.bench.run import BenchConfig, format_summary, run_benchmark, write_report
-from ansible.module_utils.sparkfleet.report.write import generate
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import gpu
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.run import (
+    BenchConfig,
+    format_summary,
+    run_benchmark,
+    write_report,
+)
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report.write import generate
 
 from tests.conftest import ROOT
 from tests.gpu.conftest import ON_CPU, Server, env

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.sparkfleet import gpu
-from ansible.module_utils.sparkfleet.gpu import DEFAULT_NAME_PATTERNS, detect
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import gpu
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.gpu import DEFAULT_NAME_PATTERNS, detect
 
 from tests.conftest import ROOT
 from tests.gpu.conftest import ON_CPU

@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from ansible.module_utils.sparkfleet import netenv
-from ansible.module_utils.sparkfleet.bench.run import BenchConfig, run_benchmark
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import netenv
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.run import BenchConfig, run_benchmark
 
 from tests.unit.netservers import proxy
 

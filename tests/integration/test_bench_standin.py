@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench.run import BenchConfig, run_benchmark
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.run import BenchConfig, run_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 StandinServer = Any  # conftest.StandinServer: a NamedTuple (base_url, model)
@@ -129,10 +129,18 @@ def test_module_through_ansible_in_check_mode(standin_server: StandinServer, tmp
     env = dict(os.environ, ANSIBLE_CONFIG=str(config), ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
     env.update(
         ANSIBLE_LOAD_CALLBACK_PLUGINS="1",
-        ANSIBLE_LIBRARY=str(ROOT / "plugins" / "modules"),
-        ANSIBLE_MODULE_UTILS=str(ROOT / "plugins" / "module_utils"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
     )
-    args = [str(ansible), "localhost", "-i", str(inventory), "-m", "llm_benchmark", "-a", json.dumps(module_args)]
+    args = [
+        str(ansible),
+        "localhost",
+        "-i",
+        str(inventory),
+        "-m",
+        "sparkfleet.fleet.llm_benchmark",
+        "-a",
+        json.dumps(module_args),
+    ]
     for check_mode, written in ((True, False), (False, True)):
         done = subprocess.run(
             [*args, "--check"] if check_mode else args,

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ansible.module_utils.sparkfleet.stage import manifest
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.stage import manifest
 
 from tests.unit.test_model_stage import make_model
 
@@ -38,14 +38,12 @@ def test_role_refuses_bad_input_before_any_host_changes(tmp_path: Path) -> None:
         )
     )  # fmt: skip
     (tmp_path / "pb.yml").write_text(
-        "- hosts: all\n  gather_facts: false\n  roles: [model_stage]\n"
+        "- hosts: all\n  gather_facts: false\n  roles: [sparkfleet.fleet.model_stage]\n"
         "  post_tasks:\n    - ansible.builtin.debug:\n        msg: went on\n"
     )
     env = dict(
         os.environ,
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_LIBRARY=str(ROOT / "plugins" / "modules"),
-        ANSIBLE_MODULE_UTILS=str(ROOT / "plugins" / "module_utils"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
         ANSIBLE_NOCOLOR="1",
     )
     res = subprocess.run(
@@ -76,12 +74,10 @@ def _stage_playbook(tmp_path: Path, models: list[dict[str, Any]], *args: str) ->
         "model_stage_models": models,
     }
     (tmp_path / "inv.yml").write_text(json.dumps({"all": {"hosts": {"h1": host}}}))
-    (tmp_path / "pb.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [model_stage]\n")
+    (tmp_path / "pb.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [sparkfleet.fleet.model_stage]\n")
     env = dict(
         os.environ,
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_LIBRARY=str(ROOT / "plugins" / "modules"),
-        ANSIBLE_MODULE_UTILS=str(ROOT / "plugins" / "module_utils"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
         ANSIBLE_NOCOLOR="1",
     )
     res = subprocess.run(

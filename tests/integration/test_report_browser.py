@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet.report import svg as rep_svg
-from ansible.module_utils.sparkfleet.report import write as rep_write
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import svg as rep_svg
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import write as rep_write
 
 from tests.conftest import FIXTURES, ROOT
 

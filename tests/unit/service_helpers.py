@@ -7,8 +7,12 @@ import copy
 from typing import Any
 
 import yaml
-from ansible.module_utils.sparkfleet.service.plan import Plan, PlanInputs, check_plan
-from ansible.module_utils.sparkfleet.serving.render import Settings, render_plan
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.plan import (
+    Plan,
+    PlanInputs,
+    check_plan,
+)
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.render import Settings, render_plan
 
 from tests.conftest import ROOT
 

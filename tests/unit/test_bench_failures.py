@@ -15,7 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench.run import BenchConfig, format_summary, run_benchmark, validate_config
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.run import (
+    BenchConfig,
+    format_summary,
+    run_benchmark,
+    validate_config,
+)
 
 from tests.unit.netservers import USAGE, chunk, delta, event
 

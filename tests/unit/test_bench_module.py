@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench.module import run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.module import run_module
 
 
 class Exited(Exception):
@@ -96,7 +96,7 @@ def _argument_spec() -> dict[str, Any]:
     """llm_benchmark's argument_spec, captured by running its main() with AnsibleModule replaced."""
     import importlib
 
-    mod = importlib.import_module("llm_benchmark")
+    mod = importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.llm_benchmark")
     captured: dict[str, Any] = {}
 
     class Capture:
@@ -119,7 +119,9 @@ def test_documentation_matches_the_argument_spec() -> None:
 
     import yaml
 
-    doc = yaml.safe_load(importlib.import_module("llm_benchmark").DOCUMENTATION)["options"]
+    doc = yaml.safe_load(
+        importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.llm_benchmark").DOCUMENTATION
+    )["options"]
     spec = _argument_spec()
     assert set(doc) == set(spec)
     for name, option in spec.items():
@@ -138,7 +140,7 @@ def test_documentation_matches_the_argument_spec() -> None:
 
 
 def test_the_module_never_raises_on_an_unexpected_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ansible.module_utils.sparkfleet.bench import module as bench_module
+    from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench import module as bench_module
 
     def boom(_cfg: Any) -> dict[str, Any]:
         raise RuntimeError("surprise with sk-secret inside")
@@ -156,7 +158,7 @@ def test_an_api_key_with_a_newline_fails_before_any_request_without_echoing_it()
 
 
 def test_tls_and_proxy_options_reach_the_config(tmp_path: Path) -> None:
-    from ansible.module_utils.sparkfleet.bench.module import config_from_params
+    from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.module import config_from_params
 
     cfg = config_from_params(
         _params(ca_path="/ca.pem", client_cert="/c.pem", client_key="/k.pem", validate_certs=False, use_proxy=False)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.sparkfleet.netenv import base_url_for, no_proxy_matches, proxy_for, redact_url
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.netenv import (
+    base_url_for,
+    no_proxy_matches,
+    proxy_for,
+    redact_url,
+)
 
 P = "http://proxy.lab:3128"
 

@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet import netenv
-from ansible.module_utils.sparkfleet.bench.http_client import HTTPClient
-from ansible.module_utils.sparkfleet.bench.run import BenchConfig, run_benchmark, validate_config
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import netenv
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.http_client import HTTPClient
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.run import (
+    BenchConfig,
+    run_benchmark,
+    validate_config,
+)
 
 from tests.unit.netservers import (
     GOOD_STREAM,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench import schema as bench_schema
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench import schema as bench_schema
 
 SCHEMA = bench_schema.DEFAULT_SCHEMA
 CASES: list[tuple[Any, dict[str, Any], bool]] = [

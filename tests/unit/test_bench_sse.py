@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.sparkfleet.bench.http_client import SSEParser
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.http_client import SSEParser
 
 STREAM = (
     b'data: {"choices":[{"delta":{"content":"He"}}]}\n\n'

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible.module_utils.sparkfleet.bench import stats as bench_stats
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench import stats as bench_stats
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.bench import thresholds as th
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench import thresholds as th
 
 
 def _row(concurrency: int, **over: Any) -> dict[str, Any]:

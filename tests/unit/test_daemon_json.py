@@ -12,7 +12,8 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.sparkfleet.daemon_json import (
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.daemon_json import (
     DaemonJsonError,
     dockerd_flag_keys,
     find_conflicts,
@@ -21,11 +22,10 @@ from ansible.module_utils.sparkfleet.daemon_json import (
     remove_settings,
     render_config,
 )
-from ansible.module_utils.testing import patch_module_args
 
 from tests.unit.module_fakes import ExitJson, FailJson, exit_json, fail_json
 
-module_entry: Any = importlib.import_module("docker_daemon_json")  # plugins/modules is on sys.path (conftest)
+module_entry: Any = importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.docker_daemon_json")
 NVIDIA = {"nvidia": {"path": "nvidia-container-runtime", "args": []}}
 # What `systemctl show docker.service --property=ExecStart` prints on DGX OS with its docker-override.conf.
 DGX_SHOW = (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from ansible.module_utils.sparkfleet.serving.render import Settings
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.render import Settings
 
 from tests.unit.service_helpers import NO_GPU, SPARK_GPU, STATION_GPU, render
 from tests.unit.test_serving_golden import FAKE_NGC_KEY, _assert_common_unit, _flag, _golden, _render

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible.module_utils.sparkfleet.service.topology import check_topology
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.topology import check_topology
 
 from tests.unit.service_helpers import NO_GPU, SPARK_GPU, make_plan
 

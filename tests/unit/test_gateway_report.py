@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.report import gateway as rep_gw
-from ansible.module_utils.sparkfleet.report import write as rep_write
-from ansible.module_utils.sparkfleet.report.model import Row
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import gateway as rep_gw
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import write as rep_write
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report.model import Row
 
 from tests.conftest import FIXTURES
 

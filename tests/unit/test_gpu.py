@@ -8,12 +8,13 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet import gpu
-from ansible.module_utils.sparkfleet.gpu import (
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import gpu
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.gpu import (
     DEFAULT_NAME_PATTERNS,
     FALLBACK_FIELDS,
     PRIMARY_FIELDS,
@@ -26,6 +27,15 @@ from tests.conftest import FIXTURES, ROOT
 from tests.unit.module_fakes import ExitJson, FailJson
 
 SMI = FIXTURES / "nvidia-smi"
+
+
+@dataclass
+class RecordingProbe(Probe):
+    """A probe that also keeps the commands it was asked to run."""
+
+    calls: list[tuple[str, ...]] = field(default_factory=list)
+
+
 H100_CSV = (SMI / "h100-80gb-hbm3.query.csv").read_text()
 H100_XML = (SMI / "h100-80gb-hbm3.xml").read_text()
 GB10_CSV = (SMI / "gb10-dgx-spark.query.csv").read_text()
@@ -65,7 +75,7 @@ def fake_probe(
     smi: str | None = "/usr/bin/nvidia-smi",
     ctk: tuple[int, str, str] | None = None,
     machine: str = "x86_64",
-) -> Probe:
+) -> RecordingProbe:
     """A probe answering from fixtures: query maps the --query-gpu field list to (rc, stdout, stderr)."""
     calls: list[tuple[str, ...]] = []
     files = dict(files or {})
@@ -90,9 +100,7 @@ def fake_probe(
             return smi
         return "/usr/bin/nvidia-ctk" if name == "nvidia-ctk" and ctk is not None else None
 
-    probe = Probe(run=run, which=which, read_text=files.get, machine=lambda: machine)
-    probe.calls = calls
-    return probe
+    return RecordingProbe(run=run, which=which, read_text=files.get, machine=lambda: machine, calls=calls)
 
 
 # ----------------------------------------------------------------- parsers

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import contracts
-from ansible.module_utils.sparkfleet.report import model as rep_model
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import contracts
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import model as rep_model
 
 from tests.conftest import FIXTURES, ROOT
 

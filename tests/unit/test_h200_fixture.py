@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import gpu
-from ansible.module_utils.sparkfleet.gpu import PRIMARY_FIELDS, detect
-from ansible.module_utils.sparkfleet.report import model as rep_model
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import gpu
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.gpu import PRIMARY_FIELDS, detect
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import model as rep_model
 
 from tests.conftest import FIXTURES, ROOT
 from tests.unit.test_gpu import fake_probe

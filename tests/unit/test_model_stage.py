@@ -12,13 +12,15 @@ from unittest import mock
 
 import pytest
 from ansible.module_utils import basic
-from ansible.module_utils.sparkfleet.stage import manifest, spec
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.stage import manifest, spec
 
 from tests.unit.module_fakes import ExitJson, FailJson, exit_json, fail_json
 
-manifest_entry: Any = importlib.import_module("model_stage_manifest")  # plugins/modules, on sys.path (conftest)
-check_entry: Any = importlib.import_module("model_stage_check")
+manifest_entry: Any = importlib.import_module(
+    "ansible_collections.sparkfleet.fleet.plugins.modules.model_stage_manifest"
+)
+check_entry: Any = importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.model_stage_check")
 HUB = "/var/lib/sparkfleet/huggingface/hub"
 
 

@@ -1,4 +1,4 @@
-"""Every module's DOCUMENTATION, EXAMPLES and RETURN parse the way ansible-doc parses them."""
+"""Every module's DOCUMENTATION, EXAMPLES and RETURN parse the way ansible-doc parses them (by FQCN)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ ANSIBLE_DOC = Path(sys.executable).with_name("ansible-doc")
 def test_ansible_doc_parses(name: str) -> None:
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"))
     res = subprocess.run(
-        [str(ANSIBLE_DOC), "-M", str(ROOT / "plugins" / "modules"), "--json", name],
+        [str(ANSIBLE_DOC), "--json", f"sparkfleet.fleet.{name}"],
         capture_output=True,
         text=True,
         env=env,
@@ -28,7 +28,7 @@ def test_ansible_doc_parses(name: str) -> None:
         check=False,
     )
     assert res.returncode == 0, res.stderr
-    doc = json.loads(res.stdout)[name]
+    doc = json.loads(res.stdout)[f"sparkfleet.fleet.{name}"]
     assert doc["doc"]["module"] == name
     assert doc["doc"]["short_description"]
     for option, spec in (doc["doc"].get("options") or {}).items():

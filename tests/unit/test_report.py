@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet import contracts
-from ansible.module_utils.sparkfleet.report import html_page as rep_html
-from ansible.module_utils.sparkfleet.report import markdown as rep_md
-from ansible.module_utils.sparkfleet.report import model as rep_model
-from ansible.module_utils.sparkfleet.report import svg as rep_svg
-from ansible.module_utils.sparkfleet.report import write as rep_write
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import contracts
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import html_page as rep_html
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import markdown as rep_md
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import model as rep_model
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import svg as rep_svg
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report import write as rep_write
 
 from tests.conftest import FIXTURES, ROOT
 

@@ -15,7 +15,7 @@ from ansible.module_utils.testing import patch_module_args
 from tests.conftest import FIXTURES
 from tests.unit.module_fakes import ExitJson, FailJson, exit_json, fail_json
 
-module_entry: Any = importlib.import_module("fleet_report")  # plugins/modules is on sys.path (conftest)
+module_entry: Any = importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.fleet_report")
 FLEET = FIXTURES / "reports" / "fleet"
 
 

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 import yaml
-from ansible.module_utils.sparkfleet.service import model
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import model
 
 from lab import gen_service_docs
 from tests.conftest import ROOT

@@ -8,7 +8,10 @@ import json
 from typing import Any
 
 import pytest
-from ansible.module_utils.sparkfleet.service.parse import parse_services, secret_problem
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.parse import (
+    parse_services,
+    secret_problem,
+)
 
 from tests.unit.service_helpers import NO_GPU, NVAPI_KEY, PROFILES, SPARK_GPU, make_plan
 

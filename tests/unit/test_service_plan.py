@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 import yaml
-from ansible.module_utils.sparkfleet.service import parse
-from ansible.module_utils.sparkfleet.service import plan as planmod
-from ansible.module_utils.sparkfleet.service.plan import PlanInputs, check_plan
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import parse
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import plan as planmod
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.plan import PlanInputs, check_plan
 
 from tests.conftest import FIXTURES, ROOT
 from tests.unit.module_fakes import ExitJson

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import tarfile
 from pathlib import Path
 from typing import Any
 
-import llm_service_spec  # type: ignore[import-not-found]  # plugins/modules, on sys.path via conftest
 import pytest
-from ansible.module_utils.sparkfleet.service.parse import parse_image
-from ansible.module_utils.sparkfleet.serving import archive, health, probes
-from ansible.module_utils.sparkfleet.serving import render as s
-from ansible.module_utils.sparkfleet.serving.errors import ServingError
-from ansible.module_utils.sparkfleet.serving.render import Settings, render_plan
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.parse import parse_image
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving import archive, health, probes
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving import render as s
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.errors import ServingError
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.render import Settings, render_plan
 
 from tests.unit.service_helpers import NO_GPU, PROFILES, make_plan, render
+
+llm_service_spec: Any = importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.llm_service_spec")
 
 OK = {"name": "sg", "engine": "sglang", "image": "lmsysorg/sglang:latest-cu130", "model": "Qwen/Qwen3-8B"}
 SS = """LISTEN 0      128      0.0.0.0:22    0.0.0.0:*

@@ -51,7 +51,7 @@ def test_dockerd_runs_with_the_merged_settings(host):
 
 def _module(host, **args):
     line = " ".join(f"{k}={shlex.quote(json.dumps(v) if isinstance(v, dict) else v)}" for k, v in args.items())
-    return host.ansible("docker_daemon_json", line, check=False, become=True)
+    return host.ansible("sparkfleet.fleet.docker_daemon_json", line, check=False, become=True)
 
 
 def test_docker_daemon_json_four_steps_and_nvidia_survives(host):

@@ -1,0 +1,67 @@
+"""The repository as the collection sparkfleet.fleet: one definition of its requirements, the link, FQCN everywhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LINK = ROOT / "collections" / "ansible_collections" / "sparkfleet" / "fleet"
+MODULES = sorted(p.stem for p in (ROOT / "plugins" / "modules").glob("*.py"))
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+
+
+def _yaml(path: Path) -> object:
+    return yaml.safe_load(path.read_text())
+
+
+def test_requirements_galaxy_and_awx_agree() -> None:
+    """requirements.yml (Galaxy users, ansible-lint) links to collections/requirements.yml (AWX/AAP);
+    galaxy.yml's dependencies are the same names and ranges."""
+    root = ROOT / "requirements.yml"
+    assert root.is_symlink()
+    assert root.resolve() == (ROOT / "collections" / "requirements.yml").resolve()
+    reqs = _yaml(ROOT / "collections" / "requirements.yml")
+    assert isinstance(reqs, dict)
+    wanted = {c["name"]: c["version"] for c in reqs["collections"]}
+    galaxy = _yaml(ROOT / "galaxy.yml")
+    assert isinstance(galaxy, dict)
+    assert galaxy["dependencies"] == wanted
+
+
+def test_the_link_is_the_repository() -> None:
+    assert LINK.is_symlink()
+    assert LINK.resolve() == ROOT
+    galaxy = _yaml(ROOT / "galaxy.yml")
+    assert isinstance(galaxy, dict)
+    assert (galaxy["namespace"], galaxy["name"]) == ("sparkfleet", "fleet")
+    assert "collections" in galaxy["build_ignore"]
+
+
+def _yaml_files() -> list[Path]:
+    dirs = ("roles", "playbooks", "molecule")
+    files = [p for d in dirs for p in (ROOT / d).rglob("*.yml") if not p.is_symlink()]
+    return [*files, ROOT / "site.yml"]
+
+
+def test_our_modules_and_roles_are_called_by_fqcn() -> None:
+    """A short name would only work through a search path, and ansible.cfg has none for them."""
+    task = re.compile(rf"^\s*-?\s*({'|'.join(MODULES)}):\s*$", re.MULTILINE)
+    role = re.compile(rf"^\s*-?\s*(role|name):\s*({'|'.join(ROLES)})\s*$", re.MULTILINE)
+    found = []
+    for path in _yaml_files():
+        text = path.read_text()
+        found += [f"{path.relative_to(ROOT)}: {m.group(0).strip()}" for m in task.finditer(text)]
+        found += [f"{path.relative_to(ROOT)}: {m.group(0).strip()}" for m in role.finditer(text)]
+    assert found == []
+
+
+def test_modules_import_module_utils_by_the_collection_path() -> None:
+    for name in MODULES:
+        text = (ROOT / "plugins" / "modules" / f"{name}.py").read_text()
+        imports = re.findall(r"^from (\S+) import", text, re.MULTILINE)
+        ours = [i for i in imports if "sparkfleet" in i]
+        assert ours, name
+        assert all(i.startswith("ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet") for i in ours)
