@@ -3,14 +3,17 @@
 ``sparkfleet-lab/dynamo-standin:<version>`` stands in for ``nvcr.io/nvidia/ai-dynamo/sglang-runtime:<tag>``,
 which the lab cannot pull and which needs a GPU. It is built with no registry: a debootstrap root filesystem
 (Python 3.11, Debian's etcd-server), a wheelhouse downloaded on the controller (lab hosts cannot verify PyPI's
-certificate) and a tiny model directory (tokenizer + config, no weights) for the mocker. ``docker save`` writes
-it to ``lab/.state/images/dynamo-standin.tar`` for the serving role's image-archive delivery.
+certificate) and a tiny model directory (tokenizer + config, no weights) for the mocker, every id of which
+decodes to a visible word. ``docker save`` writes it to ``lab/.state/images/dynamo-standin.tar`` for the serving
+role's image-archive delivery. ``make images`` builds it once: a later run finds the image and the archive with
+the same key (pins, packages, this file, the build context) and downloads and builds nothing.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -45,9 +48,14 @@ PYTHON_VERSION = "3.11.2"
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64", "any"]
 
 
+def wheelhouse_key() -> str:
+    """The wheelhouse's key: the pins, the hosts' Python and platforms (known before anything is downloaded)."""
+    return lab._digest(DYNAMO_VERSION, PYTHON_VERSION, ",".join(DYNAMO_REQUIREMENTS), ",".join(PLATFORMS))
+
+
 def build_wheelhouse() -> str:
     """Download the wheels once (keyed by the pins); returns the key."""
-    key = lab._digest(DYNAMO_VERSION, PYTHON_VERSION, ",".join(DYNAMO_REQUIREMENTS), ",".join(PLATFORMS))
+    key = wheelhouse_key()
     stamp = DYNAMO_WHEELHOUSE / ".key"
     if stamp.exists() and stamp.read_text() == key:
         lab.log(f"wheelhouse {DYNAMO_WHEELHOUSE.name}: up to date")
@@ -69,24 +77,23 @@ def build_wheelhouse() -> str:
     return key
 
 
-def write_tiny_model(out: Path) -> None:
-    """A model directory the mocker and the frontend read: a trained tokenizer, a chat template, a config."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+# What Dynamo 1.6.1's mocker emits (measured on its worker's generate endpoint: 3,000 tokens, every id in
+# [1000, 2000)): ids drawn from this range whatever the model's vocabulary. The tiny model's vocabulary covers it
+# with visible words, so a reply decodes to text the benchmark's content checks see.
+MOCKER_TOKEN_IDS = range(1000, 2000)
+TINY_VOCAB = 2048
 
-    from lab.standin.make_tiny_model import CHATML, CORPUS, SPECIAL
+
+def write_tiny_model(out: Path) -> None:
+    """A model directory the mocker and the frontend read: a tokenizer whose every id decodes to a visible word
+    (lab/gpu/visible_tokenizer.py: specials 0-2, bytes, characters, English words, then made-up words), a chat
+    template, a config whose vocab_size is the tokenizer's own (no id without a token behind it)."""
+    from lab.gpu.visible_tokenizer import CHATML, SPECIALS, UNK, build_tokenizer
 
     out.mkdir(parents=True, exist_ok=True)
-    # Special tokens last: the mocker emits low token ids, which must decode to visible text.
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=509, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
-    )
-    tok.train_from_iterator([CORPUS] * 50, trainer=trainer)
-    tok.add_special_tokens(SPECIAL)
+    tok = build_tokenizer(TINY_VOCAB)
     tok.save(str(out / "tokenizer.json"))
-    eos = tok.token_to_id("<|im_end|>")
+    bos, eos = tok.token_to_id(SPECIALS[0]), tok.token_to_id(SPECIALS[2])
     config = {
         "architectures": ["LlamaForCausalLM"],
         "model_type": "llama",
@@ -97,31 +104,61 @@ def write_tiny_model(out: Path) -> None:
         "num_key_value_heads": 4,
         "intermediate_size": 128,
         "max_position_embeddings": 8192,
+        "bos_token_id": bos,
         "eos_token_id": eos,
     }
     tokenizer_config = {
         "chat_template": CHATML,
-        "eos_token": "<|im_end|>",
-        "pad_token": "<|endoftext|>",
+        "bos_token": SPECIALS[0],
+        "eos_token": SPECIALS[2],
+        "pad_token": SPECIALS[0],
+        "unk_token": UNK,
+        "add_bos_token": False,
         "tokenizer_class": "PreTrainedTokenizerFast",
         "model_max_length": 8192,
     }
     (out / "config.json").write_text(json.dumps(config, indent=1))
     (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=1))
-    (out / "generation_config.json").write_text(json.dumps({"eos_token_id": eos}))
+    (out / "generation_config.json").write_text(json.dumps({"bos_token_id": bos, "eos_token_id": eos}))
+
+
+CONTEXT = lab.LAB / "images" / "dynamo-standin"
+ROOTFS = ("bookworm-dynamo", "bookworm", DYNAMO_PACKAGES)
+
+
+def build_key() -> str:
+    """The image's key, computed before anything is built: the rootfs tarball's name (suite, mirror, packages),
+    the wheelhouse's key, this file (the tiny model, the pins) and the build context."""
+    rootfs = lab.rootfs_path(*ROOTFS)
+    files = sorted(p for p in CONTEXT.rglob("*") if p.is_file())
+    return lab._digest(rootfs.name, wheelhouse_key(), Path(__file__), *files)
+
+
+def up_to_date(key: str) -> bool:
+    """The image carries the key and the archive was saved from it: nothing to do."""
+    stamp = DYNAMO_ARCHIVE.with_suffix(".key")
+    return (
+        lab.image_label(DYNAMO_IMAGE, f"{lab.LABEL}.build") == key
+        and DYNAMO_ARCHIVE.exists()
+        and stamp.exists()
+        and stamp.read_text() == key
+    )
 
 
 def build_dynamo_standin() -> None:
     """Build (or reuse) the image and its docker save archive."""
-    rootfs = lab.rootfs_tarball("bookworm-dynamo", "bookworm", DYNAMO_PACKAGES)
+    lab.require_docker()
+    key = build_key()
+    if up_to_date(key):
+        lab.log(f"image {DYNAMO_IMAGE} and {DYNAMO_ARCHIVE.relative_to(lab.ROOT)}: up to date")
+        return
+    rootfs = lab.rootfs_tarball(*ROOTFS)
     lab.import_rootfs(rootfs, "sparkfleet-lab/rootfs:bookworm-dynamo")
-    wheels = build_wheelhouse()
-    ctx = lab.LAB / "images" / "dynamo-standin"
-    key = lab._digest(rootfs.name, wheels, Path(__file__), *sorted(p for p in ctx.rglob("*") if p.is_file()))
+    build_wheelhouse()
     if lab.image_label(DYNAMO_IMAGE, f"{lab.LABEL}.build") != key:
         with tempfile.TemporaryDirectory(prefix="sparkfleet-dynamo-") as tmp:
             build_ctx = Path(tmp)
-            shutil.copytree(ctx, build_ctx, dirs_exist_ok=True)
+            shutil.copytree(CONTEXT, build_ctx, dirs_exist_ok=True)
             shutil.copytree(DYNAMO_WHEELHOUSE, build_ctx / "wheelhouse")
             write_tiny_model(build_ctx / "tiny")
             lab.build_image(DYNAMO_IMAGE, build_ctx, "sparkfleet-lab/rootfs:bookworm-dynamo", key)
@@ -129,12 +166,11 @@ def build_dynamo_standin() -> None:
         lab.log(f"image {DYNAMO_IMAGE}: up to date")
     DYNAMO_ARCHIVE.parent.mkdir(parents=True, exist_ok=True)
     stamp = DYNAMO_ARCHIVE.with_suffix(".key")
-    if not DYNAMO_ARCHIVE.exists() or not stamp.exists() or stamp.read_text() != key:
-        lab.log(f"docker save {DYNAMO_IMAGE} -> {DYNAMO_ARCHIVE.relative_to(lab.ROOT)} (image-archive delivery)")
-        partial = DYNAMO_ARCHIVE.with_suffix(".partial")
-        lab.run(["docker", "save", "-o", str(partial), DYNAMO_IMAGE])
-        partial.rename(DYNAMO_ARCHIVE)
-        stamp.write_text(key)
+    lab.log(f"docker save {DYNAMO_IMAGE} -> {DYNAMO_ARCHIVE.relative_to(lab.ROOT)} (image-archive delivery)")
+    partial = DYNAMO_ARCHIVE.with_suffix(".partial")
+    lab.run(["docker", "save", "-o", str(partial), DYNAMO_IMAGE])
+    partial.rename(DYNAMO_ARCHIVE)
+    stamp.write_text(key)
 
 
 if __name__ == "__main__":
@@ -142,4 +178,7 @@ if __name__ == "__main__":
         build_dynamo_standin()
     except lab.LabError as exc:
         print(f"sparkfleet lab: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except subprocess.CalledProcessError as exc:
+        print(f"sparkfleet lab: command failed: {' '.join(exc.cmd)} (exit {exc.returncode})", file=sys.stderr)
         sys.exit(2)

@@ -209,11 +209,15 @@ def _digest(*parts: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
+def rootfs_path(name: str, suite: str, packages: list[str]) -> Path:
+    """Where rootfs_tarball keeps this root filesystem (its name is the key: suite, mirror, packages)."""
+    return CACHE / f"rootfs-{name}-{_digest(suite, MIRROR, ','.join(packages))}.tar"
+
+
 def rootfs_tarball(name: str, suite: str, packages: list[str]) -> Path:
     """debootstrap a minimal Debian into a cached tarball (reused until the package list changes)."""
-    key = _digest(suite, MIRROR, ",".join(packages))
     CACHE.mkdir(parents=True, exist_ok=True)
-    tar = CACHE / f"rootfs-{name}-{key}.tar"
+    tar = rootfs_path(name, suite, packages)
     if tar.exists():
         log(f"rootfs {name}: cached {tar}")
         return tar
@@ -323,7 +327,16 @@ def build_images() -> None:
         stamp.write_text(key)
     build_wheelhouse()
     build_wheelhouse(GATEWAY_WHEELHOUSE, "llm_gateway", "llm_gateway_packages")
+    # NVIDIA Dynamo's frontend and CPU mocker (molecule/dynamo): built once, then reused while its key holds.
+    build_dynamo()
     log("images ready")
+
+
+def build_dynamo() -> None:
+    """lab/dynamo_standin.py, run as a module from the repository (it imports this file as lab.sparkfleet_lab)."""
+    res = subprocess.run([sys.executable, "-m", "lab.dynamo_standin"], cwd=ROOT, check=False)
+    if res.returncode != 0:
+        raise LabError("building the Dynamo stand-in failed (its message is above): python -m lab.dynamo_standin")
 
 
 def build_wheelhouse(

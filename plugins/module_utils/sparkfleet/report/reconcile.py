@@ -4,6 +4,10 @@ For each host in the run, every service its plan expects (status deploy or skipp
 benchmark passed) or missing with a reason: skipped by choice, failed its gate or its checks, rolled back, the
 host failed or was unreachable before verification. Services a host runs that the plan does not name (orphans
 of an earlier run) are listed too. ``ok`` is false when a service is missing other than by explicit choice.
+
+Planned services the benchmark does not speak to are not expected to serve a benchmark, and are never missing:
+Dynamo workers (verified through their deployment's frontend) and etcd (its health gate); they are listed, with
+how they are verified, under ``not_benchmarked``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,34 @@ def _verified(svc: Mapping[str, Any]) -> bool:
     )
 
 
+def _not_benchmarked(svc: Mapping[str, Any], frontends: Mapping[str, str]) -> str | None:
+    """How a deployed service that verification does not benchmark is verified instead; None when it is
+    benchmarked (or absent)."""
+    if svc.get("status") == ABSENT or _verified(svc):
+        return None
+    engine = ENGINES.get(str(svc.get("engine")))
+    if engine is not None and engine.dynamo_role == "worker":
+        frontend = frontends.get(str(svc.get("dynamo_deployment")))
+        where = f"its frontend {frontend}" if frontend else "its deployment's frontend"
+        return f"a Dynamo worker: verified through {where} (and its health gate)"
+    if engine is not None and engine.dynamo_role == "discovery":
+        return "Dynamo discovery (etcd): verified by its health gate"
+    return "verify.enabled is false: verified by its health gate only"
+
+
+def _frontends(plans: Mapping[str, Any]) -> dict[str, str]:
+    """Dynamo deployment -> its frontend as host/service (preflight allows one per deployment)."""
+    out: dict[str, str] = {}
+    for host in sorted(plans):
+        for svc in plans[host] or []:
+            if not isinstance(svc, Mapping) or svc.get("status") == ABSENT:
+                continue
+            engine = ENGINES.get(str(svc.get("engine")))
+            if engine is not None and engine.dynamo_role == "frontend":
+                out.setdefault(str(svc.get("dynamo_deployment")), f"{host}/{svc.get('name')}")
+    return out
+
+
 def _row_reason(row: Row) -> str:
     if row.not_run is not None:
         return f"not run: {row.not_run}"
@@ -56,8 +88,14 @@ def reconcile(
     by_key = {(r.host, r.service): r for r in rows}
     hosts: list[dict[str, Any]] = []
     missing: list[dict[str, Any]] = []
+    not_benchmarked: list[dict[str, Any]] = []
+    frontends = _frontends(plans)
     expected = serving = 0
     for host in sorted(plans):
+        for svc in plans[host] or []:
+            how = _not_benchmarked(svc, frontends) if isinstance(svc, Mapping) else None
+            if how is not None:
+                not_benchmarked.append({"host": host, "service": str(svc.get("name")), "verified": how})
         services = [s for s in plans[host] or [] if isinstance(s, Mapping) and _verified(s)]
         host_serving = 0
         for svc in services:
@@ -95,6 +133,7 @@ def reconcile(
         "hosts": hosts,
         "missing": missing,
         "orphans": orphan_list,
+        "not_benchmarked": not_benchmarked,
         "ok": not not_by_choice,
         "line": line,
     }
@@ -116,11 +155,13 @@ def markdown_lines(rec: Mapping[str, Any], cell: Any) -> list[str]:
     for m in rec["missing"]:
         tag = "skipped by choice" if m["by_choice"] else "MISSING"
         lines.append(f"- {tag}: {cell(m['host'])}/{cell(m['service'])}: {cell(m['reason'])}")
+    for n in rec.get("not_benchmarked", []):
+        lines.append(f"- not benchmarked: {cell(n['host'])}/{cell(n['service'])}: {cell(n['verified'])}")
     for o in rec["orphans"]:
         lines.append(
             f"- NOT IN THE INVENTORY: {cell(o['host'])}/{cell(o['service'])} still runs from an earlier run "
             "(llm_serving_remove_orphans: true removes it)"
         )
-    if rec["missing"] or rec["orphans"]:
+    if rec["missing"] or rec["orphans"] or rec.get("not_benchmarked"):
         lines.append("")
     return lines
