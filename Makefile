@@ -15,7 +15,7 @@ COLLECTION := collections/ansible_collections/sparkfleet/fleet
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv prereqs images lab-up lab-down lab-status demo demo-run lint unit molecule integration test test-gpu clean
+.PHONY: help venv prereqs images lab-up lab-down lab-status demo demo-run lint sanity unit molecule integration test test-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -67,6 +67,11 @@ lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/mypy $(COLLECTION)/plugins/module_utils/sparkfleet lab bench tests
 	$(BIN)/mypy $(COLLECTION)/plugins/modules
 
+# The collection as Galaxy ships it (built, unpacked into a temporary ansible_collections/sparkfleet/fleet):
+# ansible-test sanity, validate-modules included (tests/sanity/run.py; PyPI needed, Galaxy not).
+sanity: venv ## ansible-test sanity on the built collection (validate-modules, pylint, pep8, import, ...)
+	$(BIN)/python tests/sanity/run.py
+
 unit: venv ## pytest unit tests (fixtures, no lab needed)
 	$(BIN)/pytest tests/unit bench/test_bench.py -q
 
@@ -78,7 +83,7 @@ molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge
 	  [ -f $$s/molecule.yml ] || continue; \
 	  echo "== molecule test -s $$s"; (cd .. && $(BIN)/molecule test -s $$s) || exit 1; done
 
-test: lint unit integration molecule ## Everything CI runs
+test: lint sanity unit integration molecule ## Everything CI runs
 
 # The hardware suite (tests/gpu, marker gpu): skipped where nvidia-smi finds no GPU. It needs no venv: on a GPU
 # machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).

@@ -21,7 +21,7 @@ description:
     because dockerd refuses to start when an option is given both ways.
   - Does not restart Docker; notify a handler on change.
 version_added: "0.1.0"
-author: sparkfleet contributors
+author: sparkfleet contributors (@sparkfleet)
 options:
   path:
     description: The daemon.json file.
@@ -74,6 +74,8 @@ attributes:
     support: full
   idempotent:
     support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
 notes:
   - Top-level key order of the existing file is kept; new keys are appended.
 """

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module llm_benchmark: verify and benchmark an OpenAI-compatible LLM server."""
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ description:
   - C(https://) servers are verified against the system's CAs or O(ca_path), optionally with a client
     certificate; proxies follow the usual environment variables (O(use_proxy)).
 version_added: "0.1.0"
-author: sparkfleet contributors
+author: sparkfleet contributors (@sparkfleet)
 options:
   base_url:
     description: Server URL as seen from the host that runs the module, for example C(http://127.0.0.1:30000).
@@ -179,14 +181,13 @@ options:
     default: true
 attributes:
   check_mode:
-    support: full
     details: The benchmark only reads from the server, so it runs in check mode too; O(report_path) is
       not written in check mode.
-  diff_mode:
-    support: none
   idempotent:
-    support: full
     details: It changes nothing on the host; C(changed) is always false (writing O(report_path) is not counted).
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 notes:
   - Latency starts when a request is scheduled. With O(request_rate) that is its Poisson arrival time, so
     time spent waiting for a concurrency slot is counted.
@@ -270,7 +271,7 @@ def main() -> None:
         multi_turn_output_len=dict(type="int", default=32),
         shared_prefix_len=dict(type="int", default=256),
         json_schema=dict(type="dict"),
-        json_schema_max_tokens=dict(type="int", default=256),
+        json_schema_max_tokens=dict(type="int", default=256, no_log=False),
         thresholds=dict(type="dict"),
         timeout_s=dict(type="float", default=120.0),
         ready_timeout_s=dict(type="float", default=300.0),

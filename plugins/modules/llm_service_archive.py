@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Find a `docker save` archive on the controller and read the image ID it holds."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ description:
     C(search_dirs) that holds it), reads C(manifest.json) from the archive and returns the ID of the image that
     carries C(image)'s tag, so the role copies and loads the archive only when the host lacks that image ID.
   - Reads only; never changes anything.
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   path:
     description: The archive (C(image_archive) of a service).
@@ -28,13 +30,9 @@ options:
     type: list
     elements: str
     default: []
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 """
 
 EXAMPLES = r"""

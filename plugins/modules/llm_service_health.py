@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Probe an inference service's health endpoints for up to one step (a minute by default)."""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ description:
   - When C(unit) is given, a unit in state C(failed) (systemd's start limit hit) ends the wait at once with
     C(give_up) true, and C(since_start_s) tells how long the unit's main process has run.
   - Reads only.
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   url:
     description: Base URL, e.g. http://127.0.0.1:30000.
@@ -37,13 +39,9 @@ options:
     description: The systemd unit running the service (optional).
     type: str
     default: ""
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 """
 
 EXAMPLES = r"""
@@ -111,7 +109,7 @@ def main() -> None:
     p = module.params
 
     def unit_state() -> tuple[str, float | None]:
-        rc, out, _ = module.run_command(
+        rc, out, _err = module.run_command(
             ["systemctl", "show", "-p", "ActiveState,ExecMainStartTimestampMonotonic", p["unit"]]
         )
         props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Render the inference services of a host: docker run argv, unit inputs, health gates."""
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ description:
   - Changes nothing on the host. The only problems it reports are those the host alone can tell (a port that
     another process already listens on), each naming the variable and the fix; messages never carry a
     service's env or a secret.
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   plan:
     description: C(ansible_facts.sparkfleet_plan) from the preflight stage.
@@ -51,13 +53,9 @@ options:
     description: Role-wide settings (cache and env directories, restart policy, timeouts, systemd version, ...).
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 """
 
 EXAMPLES = r"""

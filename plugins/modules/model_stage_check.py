@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Check and normalize model_stage_models on the controller, before any host changes."""
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ description:
     C(search_dirs)), or C(seed_host), a host of the inventory (C(hosts)) holding the model at C(source_dir) or in
     its hub cache. Fails with every problem, each naming C(model_stage_models[i]) and the key.
   - Reads only; never changes anything.
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   models:
     description: The entries of C(model_stage_models).
@@ -34,13 +36,9 @@ options:
     type: list
     elements: str
     default: []
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  idempotent:
-    support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 """
 
 EXAMPLES = r"""

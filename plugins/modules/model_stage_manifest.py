@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Per-file sha256 manifest of a model directory, and what a destination lacks against a source's manifest."""
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ description:
     A file whose size and mtime match its entry in C(manifest_file) keeps the recorded sha256 (C(verify=quick)),
     so a rerun of a staged model hashes nothing. C(manifest=record) writes the manifest of the matching files
     (changed when its content differs); C(manifest=cache) writes it without reporting a change (a source's cache).
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   path:
     description: The model directory (a plain directory of files, or a C(models--org--name) hub cache directory).
@@ -64,6 +66,8 @@ attributes:
     support: none
   idempotent:
     support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module nvidia_gpu_facts: NVIDIA GPU facts and the platform profile (logic: sparkfleet/gpu.py)."""
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ description:
     a message that says what it means and what to do.
   - Changes nothing on the host.
 version_added: "0.1.0"
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   required:
     description: Fail when no NVIDIA GPU is found.
@@ -54,15 +56,12 @@ options:
     type: int
     default: 30
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing, so there is nothing to diff.
   facts:
-    support: full
-    description: Returns C(ansible_facts.nvidia_gpu).
+    details: Returns C(ansible_facts.nvidia_gpu).
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
+  - sparkfleet.fleet.attributes.facts
 notes:
   - On unified-memory GPUs (GB10) C(nvidia-smi) prints C([N/A]) for memory; usable memory is then
     C(MemAvailable) from C(/proc/meminfo) (the pool is shared with the OS and its page cache).

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module sparkfleet_plan_check: the one parser of services and the host's plan (sparkfleet/service/)."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ description:
     with O(skip_gpu_services_without_gpu=false), reported as errors; services with C(gpu=none) deploy.
   - Changes nothing on the host.
 version_added: "0.1.0"
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   services:
     description: The host's C(llm_serving_services) (checked here, so any type is accepted).
@@ -29,7 +31,7 @@ options:
     type: raw
     required: true
   gpu_facts:
-    description: C(ansible_facts.nvidia_gpu) from M(nvidia_gpu_facts); null when detection failed.
+    description: C(ansible_facts.nvidia_gpu) from M(sparkfleet.fleet.nvidia_gpu_facts); null when detection failed.
     type: dict
   gpu_error:
     description: The message of a failed GPU detection; becomes an error of this host.
@@ -81,15 +83,12 @@ options:
     elements: path
     default: [/var/lib/docker]
 attributes:
-  check_mode:
-    support: full
-    description: Read-only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Changes nothing.
   facts:
-    support: full
-    description: Returns C(ansible_facts.sparkfleet_plan).
+    details: Returns C(ansible_facts.sparkfleet_plan).
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
+  - sparkfleet.fleet.attributes.facts
 """
 
 EXAMPLES = r"""

@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module sparkfleet_topology: the fleet's Dynamo deployments checked across hosts (sparkfleet/service/)."""
 
 from __future__ import annotations
@@ -8,8 +10,8 @@ DOCUMENTATION = r"""
 module: sparkfleet_topology
 short_description: Check every Dynamo deployment across the hosts of the run
 description:
-  - Reads every host's plan (C(ansible_facts.sparkfleet_plan), made by M(sparkfleet_plan_check)) and checks what
-    one host's plan cannot see. Per C(dynamo_deployment) exactly one C(dynamo-frontend), at least one
+  - Reads every host's plan (C(ansible_facts.sparkfleet_plan), made by M(sparkfleet.fleet.sparkfleet_plan_check)) and
+    checks what one host's plan cannot see. Per C(dynamo_deployment) exactly one C(dynamo-frontend), at least one
     worker, C(dynamo-sglang) workers on hosts with a GPU profile (C(dynamo-mocker) is the CPU stand-in), one
     C(dynamo_discovery) value, C(file) only when every component is on one host, an etcd URL only with the
     C(dynamo-etcd) service it names, etcd's peer port free.
@@ -17,7 +19,7 @@ description:
   - Never fails on bad input; every problem is a line in RV(errors) naming the deployment, host and variable.
   - Changes nothing.
 version_added: "0.1.0"
-author: sparkfleet
+author: sparkfleet contributors (@sparkfleet)
 options:
   plans:
     description: Host name -> that host's C(ansible_facts.sparkfleet_plan).
@@ -31,9 +33,9 @@ options:
     description: Host name -> the TCP port the reachability probe connects to (its sshd).
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 """
 
 EXAMPLES = r"""

@@ -34,5 +34,9 @@ def test_ansible_doc_parses(name: str) -> None:
     for option, spec in (doc["doc"].get("options") or {}).items():
         descriptions = spec["description"] if isinstance(spec["description"], list) else [spec["description"]]
         assert all(isinstance(d, str) for d in descriptions), f"{name}: option {option} has a non-text description"
+    # attributes come from the doc fragment sparkfleet.fleet.attributes (one text each), support from the module
+    attributes = doc["doc"]["attributes"]
+    assert {"check_mode", "diff_mode", "idempotent"} <= set(attributes), name
+    assert all(a["description"] and a["support"] in ("full", "partial", "none") for a in attributes.values()), name
     assert isinstance(yaml.safe_load(doc["examples"]), list), f"{name}: EXAMPLES is not a YAML list of tasks"
     assert isinstance(doc["return"], dict), f"{name}: RETURN does not parse"

@@ -549,12 +549,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             system_probe(args.timeout), profile_override=args.profile_override, serving_gpu=args.serving_gpu
         )
     except GpuDetectionError as exc:
-        print(json.dumps({"failed": True, "msg": str(exc)}, indent=2))
+        sys.stdout.write(json.dumps({"failed": True, "msg": str(exc)}, indent=2) + "\n")
         return 2
     out: dict[str, Any] = {"nvidia_gpu": detection.facts}
     if args.raw:
         out["raw"] = detection.raw
-    print(json.dumps(out, indent=2, sort_keys=True))
+    sys.stdout.write(json.dumps(out, indent=2, sort_keys=True) + "\n")
     if args.required and not detection.facts["gpus"]:
         sys.stderr.write("no NVIDIA GPU found\n")
         return 1

@@ -40,8 +40,6 @@ __all__ = [
     "ssl_context",
 ]
 
-_IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
 
 def _env(environ: Mapping[str, str], name: str, *, upper: bool = True) -> str | None:
     """Lower case first, then upper case; None when neither is set."""
@@ -52,7 +50,7 @@ def _env(environ: Mapping[str, str], name: str, *, upper: bool = True) -> str | 
     return None
 
 
-def _ip(text: str) -> _IPAddress | None:
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
@@ -72,16 +70,18 @@ def is_loopback(host: str) -> bool:
     return ip.is_loopback
 
 
-def _entry_matches(entry: str, host: str, host_ip: _IPAddress | None, port: int | None) -> bool:
+def _entry_matches(
+    entry: str, host: str, host_ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, port: int | None
+) -> bool:
     want_port: int | None = None
     name = entry
     if name.startswith("["):  # [v6]:port or [v6]
-        inner, _, rest = name[1:].partition("]")
+        inner, _bracket, rest = name[1:].partition("]")
         name = inner
         if rest.startswith(":") and rest[1:].isdigit():
             want_port = int(rest[1:])
     elif name.count(":") == 1:  # name:port or v4:port (an IPv6 entry has two or more colons)
-        base, _, port_text = name.partition(":")
+        base, _colon, port_text = name.partition(":")
         if port_text.isdigit():
             name, want_port = base, int(port_text)
     if want_port is not None and port != want_port:

@@ -172,7 +172,7 @@ class Context:
         self.calibration: dict[str, Any] = {}
 
     def words(self, count: int) -> str:
-        return " ".join(self.rng.choice(PROMPT_WORDS) for _ in range(max(1, count)))
+        return " ".join(self.rng.choice(PROMPT_WORDS) for _word in range(max(1, count)))
 
     def words_for_tokens(self, tokens: int, overhead: bool = True) -> int:
         per_word = self.tokens_per_word or 1.0
@@ -223,7 +223,10 @@ class Context:
             base = self.words(short)
             first = await self.chat([{"role": "user", "content": base}], 1)
             longer = await asyncio.gather(
-                *(self.chat([{"role": "user", "content": f"{base} {self.words(extra)}"}], 1) for _ in range(samples))
+                *(
+                    self.chat([{"role": "user", "content": f"{base} {self.words(extra)}"}], 1)
+                    for _sample in range(samples)
+                )
             )
             tagged = await self.chat([{"role": "user", "content": f"[64-1000] {base}"}], 1)
             p1 = int(first["usage"]["prompt_tokens"])
@@ -284,15 +287,15 @@ async def stream_chat(ctx: Context, payload: dict[str, Any], rec: StreamRecord, 
                 raise BenchHTTPError("protocol", f"malformed SSE event: not a JSON object: {data[:120]!r}")
             choices = obj.get("choices")
             if choices:
-                # The per-chunk hot path: exact type checks inline, first_choice() only to name a wrong shape.
-                choice = choices[0] if type(choices) is list else None
-                delta = choice.get("delta") if type(choice) is dict else None
-                if type(choice) is not dict or (delta is not None and type(delta) is not dict):
+                # The per-chunk hot path: type checks inline, first_choice() only to name a wrong shape.
+                choice = choices[0] if isinstance(choices, list) else None
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if not isinstance(choice, dict) or (delta is not None and not isinstance(delta, dict)):
                     first_choice(obj, "stream chunk")  # raises BenchHTTPError naming what is wrong
                     raise BenchHTTPError("protocol", f"stream chunk of an unexpected shape: {data[:120]!r}")
                 if delta:
                     text = delta.get("content") or delta.get("reasoning_content")
-                    if text and type(text) is str:
+                    if text and isinstance(text, str):
                         times.append(now)
                         if keep_text:
                             rec.text.append(text)
@@ -302,7 +305,7 @@ async def stream_chat(ctx: Context, payload: dict[str, Any], rec: StreamRecord, 
                 raise BenchHTTPError("status", f"error event in the stream: {json.dumps(obj['error'])[:300]}")
             usage = obj.get("usage")
             if usage is not None:
-                if type(usage) is not dict:
+                if not isinstance(usage, dict):
                     usage_of(obj, "stream chunk")  # raises, naming the value
                 if usage:
                     rec.usage = usage
@@ -564,9 +567,9 @@ async def check_multi_turn(ctx: Context) -> tuple[list[dict[str, Any]], dict[str
     s = ctx.s
     await ctx.calibrate()
     n_conv, n_turns = s.multi_turn_conversations, s.multi_turn_turns
-    latencies: list[list[float]] = [[] for _ in range(n_turns)]
-    prompt_tokens: list[list[float]] = [[] for _ in range(n_turns)]
-    cached: list[list[float]] = [[] for _ in range(n_turns)]
+    latencies: list[list[float]] = [[] for _turn in range(n_turns)]
+    prompt_tokens: list[list[float]] = [[] for _turn in range(n_turns)]
+    cached: list[list[float]] = [[] for _turn in range(n_turns)]
     errors: list[str] = []
     user_words = ctx.words_for_tokens(s.multi_turn_input_len, overhead=False)
 
@@ -722,7 +725,7 @@ async def run_level(ctx: Context, concurrency: int, num_requests: int) -> dict[s
     s = ctx.s
     prompts = [ctx.prompt(s.input_len, tag=f"[{concurrency}-{i}]") for i in range(num_requests)]
     payloads = [ctx.chat_payload([{"role": "user", "content": p}], s.output_len, stream=True) for p in prompts]
-    records = [StreamRecord() for _ in range(num_requests)]
+    records = [StreamRecord() for _request in range(num_requests)]
     timeout = s.timeout_s
     perf = time.perf_counter
 
@@ -748,7 +751,7 @@ async def run_level(ctx: Context, concurrency: int, num_requests: int) -> dict[s
                 records[i].scheduled = perf()
                 await one(i)
 
-        await asyncio.gather(*(user() for _ in range(min(concurrency, num_requests))))
+        await asyncio.gather(*(user() for _user in range(min(concurrency, num_requests))))
     else:
         # Open loop: Poisson arrivals. The clock starts at the arrival, so time spent waiting for
         # one of the `concurrency` slots counts in TTFT and latency.

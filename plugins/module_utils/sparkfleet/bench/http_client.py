@@ -313,7 +313,7 @@ class HTTPClient:
         infos = await loop.getaddrinfo(self.proxy_host, self.proxy_port, type=socket.SOCK_STREAM)
         sock: socket.socket | None = None
         error: OSError = OSError(f"no address for proxy host {self.proxy_host}")
-        for family, kind, proto, _, addr in infos:
+        for family, kind, proto, _canonname, addr in infos:
             candidate = socket.socket(family, kind, proto)
             candidate.setblocking(False)
             try:

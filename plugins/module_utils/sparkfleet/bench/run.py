@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                 schema = json.load(handle)
         thresholds = json.loads(args.thresholds) if args.thresholds else None
     except (OSError, ValueError) as exc:
-        print(f"sparkfleet-bench: cannot read --json-schema/--thresholds: {exc}", file=sys.stderr)
+        sys.stderr.write(f"sparkfleet-bench: cannot read --json-schema/--thresholds: {exc}\n")
         return 2
     cfg = BenchConfig(
         base_url=args.base_url,
@@ -464,9 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_benchmark(cfg)
     except ValueError as exc:
-        print(f"sparkfleet-bench: {redact(str(exc), cfg.api_key)}", file=sys.stderr)
+        sys.stderr.write(f"sparkfleet-bench: {redact(str(exc), cfg.api_key)}\n")
         return 2
     if args.json_out:
         write_report(report, args.json_out)
-    print(format_summary(report))
+    sys.stdout.write(format_summary(report) + "\n")
     return 0 if report["ok"] else 1

@@ -357,7 +357,7 @@ class _Planner:
     def fleet_checks(self, deployed: int) -> None:
         max_fraction = self.profile.get("max_mem_fraction", 1.0)
         for index, shares in self.per_gpu.items():
-            total = sum(f for _, f in shares)
+            total = sum(f for _name, f in shares)
             if is_number(max_fraction) and total > float(max_fraction) + 1e-9:
                 parts = " + ".join(f"{n} {f:g}" for n, f in shares)
                 self.errors.append(

@@ -11,7 +11,7 @@ def parse_listening_ports(ss_output: str) -> set[int]:
         if len(cols) < 4:
             continue
         local = cols[3]
-        _, sep, port = local.rpartition(":")
+        _addr, sep, port = local.rpartition(":")
         if sep and port.isdigit():
             ports.add(int(port))
     return ports
@@ -25,12 +25,12 @@ def parse_own_containers(docker_ps_output: str) -> dict[int, str]:
     """
     owned: dict[int, str] = {}
     for line in docker_ps_output.splitlines():
-        name, _, ports = line.partition("\t")
+        name, _tab, ports = line.partition("\t")
         for part in ports.split(","):
-            host, arrow, _ = part.strip().partition("->")
+            host, arrow, _target = part.strip().partition("->")
             if not arrow:
                 continue
-            _, sep, port = host.rpartition(":")
+            _addr, sep, port = host.rpartition(":")
             if sep and port.isdigit():
                 owned[int(port)] = name.strip()
     return owned

@@ -315,7 +315,8 @@ def render_plan(
     refusal = _plan_refusal(plan, profiles)
     if refusal:
         return {"present": [], "absent": [], "skipped": [], "images": [], "orphans": [], "errors": [refusal]}
-    assert plan is not None  # _plan_refusal checked it
+    if plan is None:  # _plan_refusal checked it
+        raise AssertionError("render_plan: no plan after _plan_refusal")
     profile_name = str(plan.get("profile") or "none")
     profile = profiles[profile_name]
     services: list[Mapping[str, Any]] = plan["services"]

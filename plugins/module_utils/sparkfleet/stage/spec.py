@@ -78,7 +78,8 @@ def check_models(
         if problem:
             errors.append(f"{where}.repo {problem}")
             continue
-        assert isinstance(repo, str)
+        if not isinstance(repo, str):  # repo_problem refuses every other type
+            raise AssertionError(f"{where}.repo is not a string")
         if repo in seen:
             errors.append(f"{where}.repo {repo} is already listed as {MODELS_VAR}[{seen[repo]}]: list each model once")
             continue
