@@ -1,4 +1,6 @@
 #!/usr/bin/python
+# Copyright: sparkfleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Ansible module: build the fleet report from sparkfleet.benchmark/v1 reports."""
 
 from __future__ import annotations
@@ -8,8 +10,9 @@ DOCUMENTATION = r"""
 module: fleet_report
 short_description: Build the sparkfleet fleet report (Markdown, HTML with plots, JSON) from benchmark reports
 description:
-  - Reads the C(sparkfleet.benchmark/v1) JSON reports that M(llm_benchmark) wrote on each host and the play fetched
-    to the controller, and writes C(fleet-report.md), C(fleet-report.html) and C(fleet-report.json) into O(dest).
+  - Reads the C(sparkfleet.benchmark/v1) JSON reports that M(sparkfleet.fleet.llm_benchmark) wrote on each host and
+    the play fetched to the controller, and writes C(fleet-report.md), C(fleet-report.html) and
+    C(fleet-report.json) into O(dest).
   - The Markdown has one table (a row per host and service - PASS/FAIL, profile, model, output tokens/s at each
     concurrency, p90 time to first token, cache-hit rate, decode speed against the bandwidth ceiling, failed checks),
     then the failures, then the flags.
@@ -21,7 +24,7 @@ description:
     so the fleet report always exists; an entry of O(expected) without a report becomes a FAIL row too.
   - Runs on the controller (C(delegate_to=localhost)).
 version_added: "0.1.0"
-author: sparkfleet contributors
+author: sparkfleet contributors (@sparkfleet)
 options:
   inputs:
     description:
@@ -89,16 +92,18 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Writes nothing; RV(written) lists what would be written.
+    details: Writes nothing; RV(written) lists what would be written.
   diff_mode:
     support: none
   idempotent:
     support: full
-    description: Files are rewritten only when their content differs.
+    details: Files are rewritten only when their content differs.
+extends_documentation_fragment:
+  - sparkfleet.fleet.attributes
 notes:
   - Every string taken from a report is HTML-escaped in the page and pipe-escaped in the Markdown.
 seealso:
-  - module: llm_benchmark
+  - module: sparkfleet.fleet.llm_benchmark
 """
 
 EXAMPLES = r"""
