@@ -9,6 +9,9 @@ from __future__ import annotations
 
 BENCHMARK_SCHEMA = "sparkfleet.benchmark/v1"
 FLEET_SCHEMA = "sparkfleet.fleet_report/v1"
+# One line per run in reports/history.jsonl (report/history.py).
+HISTORY_SCHEMA = "sparkfleet.fleet_history/v1"
+HISTORY_FILE = "history.jsonl"
 
 # Bytes read per parameter for one decode step (and stored per parameter), by the service's model_dtype.
 DTYPE_BYTES: dict[str, float] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .gateway import html_section as gateway_html_section
+from .history import record_items
 from .markdown import ceiling_text, failed_text, fmt_num, fmt_pct, ttft_text
 from .model import Fleet, Row
 from .svg import esc, svg_throughput, svg_ttft
@@ -149,6 +150,11 @@ def render_html(fleet: Fleet) -> str:
             "<tbody>" + "".join(_html_row(r, fleet.concurrencies) for r in fleet.rows) + "</tbody>",
             "</table></div>",
             gateway_html_section(fleet.rows, esc),
+            *(
+                ["<h2>This run</h2>", f'<ul class="list" id="run">{items(record_items(fleet))}</ul>']
+                if record_items(fleet)
+                else []
+            ),
             f"<h2>Failures ({len(failures)})</h2>",
             f'<ul class="list" id="failures">{items(failures)}</ul>',
             f"<h2>Flags ({len(flags)})</h2>",

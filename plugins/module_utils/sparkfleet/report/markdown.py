@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .gateway import markdown_lines as gateway_markdown_lines
+from .history import markdown_lines as history_markdown_lines
 from .model import Fleet, Row
 from .reconcile import markdown_lines as reconcile_markdown
 
@@ -64,12 +65,14 @@ def render_markdown(fleet: Fleet) -> list[str]:
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" if i < 5 or i >= len(header) - 1 else "--:" for i in range(len(header))) + "|")
     for r in fleet.rows:
-        cells = [r.host, r.service, r.status + (" (slow)" if r.flagged else ""), r.profile or "n/a", r.model or "n/a"]
+        status = r.status + (" (slow)" if r.flagged else "") + (" (slower than last run)" if r.slower_at else "")
+        cells = [r.host, r.service, status, r.profile or "n/a", r.model or "n/a"]
         cells += [fmt_num(r.throughput.get(c)) if c in r.throughput else "-" for c in fleet.concurrencies]
         cells += [ttft_text(r), fmt_pct(r.cache_hit_rate), ceiling_text(r), failed_text(r)]
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     lines.append("")
     lines.extend(gateway_markdown_lines(fleet.rows, md_cell))
+    lines.extend(history_markdown_lines(fleet, md_cell))
     failures = fleet.failures
     lines.append(f"## Failures ({len(failures)})")
     lines.append("")

@@ -52,6 +52,8 @@ class Row:
     decode_concurrency: int | None = None
     ceiling_tps_per_user: float | None = None
     slow_at: list[int] = field(default_factory=list)
+    # Concurrencies at which output throughput fell by more than the slow margin since the previous run.
+    slower_at: list[int] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
     @property
@@ -93,6 +95,9 @@ class Fleet:
     warnings: list[str] = field(default_factory=list)
     # Planned vs serving (report/reconcile.py); None when the run passed no plans.
     reconciliation: dict[str, Any] | None = None
+    # What produced the run (report/history.py run_record) and the previous run's kept summary.
+    record: dict[str, Any] | None = None
+    previous: dict[str, Any] | None = None
 
     @property
     def failures(self) -> list[str]:
@@ -411,6 +416,9 @@ def summary(fleet: Fleet) -> dict[str, Any]:
         "not_run": sum(r.not_run is not None for r in fleet.rows),
         "failed_hosts": sorted({r.host for r in fleet.rows if r.status == "FAIL"}),
         "slow_hosts": sorted({r.host for r in fleet.rows if r.flagged}),
+        "slower_than_last_run": sorted({r.host for r in fleet.rows if r.slower_at}),
+        "run_record": fleet.record,
+        "previous_run": (fleet.previous or {}).get("run_id"),
         "rows": [
             {
                 "host": r.host,
@@ -431,6 +439,7 @@ def summary(fleet: Fleet) -> dict[str, Any]:
                 "ceiling_pct": r.ceiling_pct,
                 "failed_checks": r.failed_checks,
                 "slow_at": r.slow_at,
+                "slower_at": r.slower_at,
                 "flags": r.flags,
             }
             for r in fleet.rows

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..contracts import HISTORY_FILE
 from ..files import write_atomic
+from .history import flag_slower, history_entry, load_history, previous_entry, run_record, update_history
 from .html_page import render_html
 from .markdown import render_markdown
 from .model import OUTPUT_FILES, ReportError, build_fleet, find_report_files, summary
@@ -66,10 +68,16 @@ def generate(
     orphans: dict[str, list[str]] | None = None,
     outcomes: dict[str, str] | None = None,
     reconciliation: dict[str, Any] | None = None,
+    record: dict[str, Any] | None = None,
+    source_dir: str | None = None,
+    history: bool = False,
+    history_keep: int = 50,
 ) -> dict[str, Any]:
     """Everything the module does; returns the module result (raises ReportError on bad input)."""
     if not 0.0 <= slow_margin < 1.0:
         raise ReportError(f"slow_margin must be at least 0 and below 1 (a fraction, 0.2 = 20%), got {slow_margin}")
+    if history_keep < 1:
+        raise ReportError(f"history_keep must be at least 1 (how many runs history.jsonl keeps), got {history_keep}")
     for i, m in enumerate(expected):
         if not isinstance(m, dict) or not m.get("host") or not m.get("service"):
             raise ReportError(f"expected[{i}] must be a dict with 'host' and 'service'")
@@ -82,6 +90,14 @@ def generate(
     elif reconciliation:
         # A later stage rebuilding the run's report (the gateway's) keeps the reconciliation verify made.
         fleet.reconciliation = reconciliation
+    fleet.record = run_record(record, source_dir, plans) if (record or source_dir or plans) else None
+    history_path = Path(dest).parent / HISTORY_FILE if history else None
+    entries: list[dict[str, Any]] = []
+    if history_path is not None:
+        entries, history_warnings = load_history(history_path)
+        fleet.warnings.extend(history_warnings)
+        fleet.previous = previous_entry(entries, run_id)
+        flag_slower(fleet.rows, fleet.previous, slow_margin)
     md_lines = render_markdown(fleet)
     data = summary(fleet)
     contents = {
@@ -91,6 +107,10 @@ def generate(
     }
     dest_path = Path(dest)
     written = write_outputs(dest_path, contents, check_mode)
+    if history_path is not None and update_history(
+        history_path, entries, history_entry(fleet), history_keep, check_mode
+    ):
+        written.append(str(history_path))
     latest_changed = False
     if latest_link:
         latest_changed = point_latest(Path(latest_link), dest_path, check_mode)
