@@ -89,6 +89,29 @@ options:
   latest_link:
     description: When set, a relative symlink at this path is pointed at O(dest) (for example C(reports/latest)).
     type: path
+  record:
+    description:
+      - What produced this run, shown in the report's C(This run) section and kept in O(history) - for example
+        C(inventory) (the inventory sources), C(limit), C(play) and C(ansible) (the ansible-core version).
+      - Never pass secrets here. The variables are recorded as one digest per host of its plan (O(plans)).
+    type: dict
+  source_dir:
+    description: >-
+      The project's checkout on the controller; its git commit (and whether tracked files differ from it) is recorded
+      (nothing when it is not a git checkout).
+    type: path
+  history:
+    description:
+      - Keep one summary per run in C(history.jsonl) beside the run directories (the parent of O(dest)), newest last;
+        a rebuild of the same O(run_id) replaces its line.
+      - Each passing host and service whose output throughput at a concurrency fell by more than O(slow_margin) since
+        the previous kept run (same model and engine) is flagged as slower than the last run.
+    type: bool
+    default: false
+  history_keep:
+    description: How many runs C(history.jsonl) keeps.
+    type: int
+    default: 50
 attributes:
   check_mode:
     support: full
@@ -150,7 +173,9 @@ inputs:
   type: list
   elements: str
 summary:
-  description: Counts and lists (C(passed), C(failed), C(failed_hosts), C(slow_hosts), C(failures), C(flags), ...).
+  description: >-
+    Counts and lists (C(passed), C(failed), C(failed_hosts), C(slow_hosts), C(slower_than_last_run), C(failures),
+    C(flags), C(run_record), C(previous_run), ...).
   returned: always
   type: dict
   sample: {"schema": "sparkfleet.fleet_report/v1", "total": 4, "passed": 3, "failed": 1, "failed_hosts": ["spark-03"]}
@@ -184,6 +209,10 @@ ARGUMENT_SPEC: dict = {
     "reconciliation": {"type": "dict"},
     "orphans": {"type": "dict", "default": {}},
     "outcomes": {"type": "dict", "default": {}},
+    "record": {"type": "dict"},
+    "source_dir": {"type": "path"},
+    "history": {"type": "bool", "default": False},
+    "history_keep": {"type": "int", "default": 50},
 }
 
 
