@@ -148,7 +148,9 @@ def host_runtime_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabH
 def _role_playbook(host: LabHost, role: str) -> Path:
     path = host.workdir / f"only-{role}.yml"
     path.write_text(
-        yaml.safe_dump([{"name": f"Only {role}", "hosts": "all", "become": True, "roles": [{"role": role}]}])
+        yaml.safe_dump(
+            [{"name": f"Only {role}", "hosts": "all", "become": True, "roles": [{"role": f"sparkfleet.fleet.{role}"}]}]
+        )
     )
     return path
 
