@@ -65,3 +65,15 @@ def test_modules_import_module_utils_by_the_collection_path() -> None:
         ours = [i for i in imports if "sparkfleet" in i]
         assert ours, name
         assert all(i.startswith("ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet") for i in ours)
+
+
+def test_one_way_to_find_our_content() -> None:
+    """Roles, modules and module_utils are found through the collection only: no search path points into the tree."""
+    old = ("ANSIBLE_LIBRARY", "ANSIBLE_MODULE_UTILS", "ANSIBLE_ROLES_PATH")
+    sources = [*ROOT.glob("*.cfg"), *(ROOT / "tests").rglob("*.py"), *(ROOT / "molecule").rglob("*.py")]
+    sources += [p for p in (ROOT / "molecule").rglob("*.yml") if not p.is_symlink()]
+    found = [f"{p.relative_to(ROOT)}: {name}" for p in sources for name in old if name in p.read_text()]
+    found = [f for f in found if not f.startswith("tests/unit/test_collection.py")]
+    config = (ROOT / "ansible.cfg").read_text()
+    found += [k for k in ("library =", "module_utils =", "roles_path =") if k in config]
+    assert found == []

@@ -46,9 +46,7 @@ def _all_back(host: Any, before: dict[str, str]) -> bool:
 def _converge(extra_vars: dict[str, Any]) -> str:
     env = dict(os.environ)
     env.update(
-        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-        ANSIBLE_LIBRARY=str(ROOT / "plugins" / "modules"),
-        ANSIBLE_MODULE_UTILS=str(ROOT / "plugins" / "module_utils"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
         ANSIBLE_FORCE_VALID_GROUP_NAMES="ignore",
         ANSIBLE_INTERPRETER_PYTHON="/usr/bin/python3",
         ANSIBLE_NOCOLOR="1",
