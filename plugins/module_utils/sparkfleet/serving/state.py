@@ -91,7 +91,7 @@ def unit_states(units: Sequence[str], run: Runner) -> dict[str, dict[str, bool]]
     """Per unit: active and enabled, from one systemctl call."""
     if not units:
         return {}
-    rc, out, _ = run(["systemctl", "show", "--property=Id,ActiveState,UnitFileState", "--", *units])
+    rc, out, _err = run(["systemctl", "show", "--property=Id,ActiveState,UnitFileState", "--", *units])
     states: dict[str, dict[str, bool]] = {u: {"active": False, "enabled": False} for u in units}
     if rc != 0:
         return states
