@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import ansible_overhead as ao
 from bench import benchlib as bl
 from bench import sglang_client
 
@@ -167,3 +168,60 @@ def test_ratio_and_median() -> None:
     assert bl.ratio(None, 1.0) is None
     assert bl.median([3.0, None, 1.0, 2.0]) == 2.0
     assert bl.median([None]) is None
+
+
+# --- ansible_overhead.py: the parts that need no lab ---------------------------------------------
+
+
+def _task(name: str, start: str, end: str) -> dict[str, object]:
+    return {"task": {"name": name, "duration": {"start": start, "end": end}}, "hosts": {}}
+
+
+def test_overhead_benchmark_stage_is_the_union_of_benchmark_tasks() -> None:
+    doc = {
+        "plays": [
+            {
+                "tasks": [
+                    _task("Serving | Write the unit", "2026-12-01T10:00:00.000000Z", "2026-12-01T10:00:05.000000Z"),
+                    _task("Verify | Benchmark the service", "2026-12-01T10:00:10Z", "2026-12-01T10:00:20.000000Z"),
+                    # Overlapping (another host's benchmark): counted once.
+                    _task("Gateway | Benchmark through the gateway", "2026-12-01T10:00:15Z", "2026-12-01T10:00:25Z"),
+                    _task("Verify | Benchmark the service", "2026-12-01T10:00:30Z", "2026-12-01T10:00:31Z"),
+                    {"task": {"name": "Verify | Benchmark the service", "duration": {"start": "2026-12-01T10:00:40Z"}}},
+                ]
+            }
+        ]
+    }
+    seconds, tasks = ao.bench_seconds(doc)
+    assert seconds == pytest.approx(16.0)
+    assert tasks == 5
+
+
+def test_overhead_defaults_cfg_keeps_only_where_the_content_is(tmp_path: Path) -> None:
+    out = tmp_path / "defaults.cfg"
+    ao.write_defaults_cfg(Path(__file__).resolve().parent.parent / "ansible.cfg", out)
+    text = out.read_text()
+    assert "forks = 5" in text and "pipelining = false" in text and "ControlMaster=no" in text
+    assert "fact_caching" not in text and "ControlPersist" not in text and "forks = 25" not in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("collections_path"))
+    first = line.split("=", 1)[1].strip().split(os.pathsep)[0]
+    assert Path(first).is_absolute() and (Path(first) / "ansible_collections").is_dir()
+
+
+def test_overhead_report_prints_the_ratios_last() -> None:
+    runs = [
+        ao.RunResult("project", 1, 30.0, 2.0, 0, 0, 130),
+        ao.RunResult("defaults", 1, 90.0, 3.0, 0, 0, 134),
+        ao.RunResult("project", 16, 45.0, 20.0, 0, 0, 130),
+        ao.RunResult("defaults", 16, 300.0, 25.0, 0, 0, 134),
+    ]
+    lines = ao.report(runs, [1, 16])
+    assert lines[-4] == "defaults/project at  1 hosts: 3.00x total, 3.11x without the benchmark"
+    assert lines[-2] == "time(16)/time(1), project: 1.50x total, 0.89x without the benchmark"
+    assert lines[-1].startswith("time(16)/time(1), defaults:")
+
+
+def test_overhead_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ao.main(["--sizes", "1,x"]) == 2
+    assert ao.main(["--sizes", "1,32"]) == 2
+    assert "--sizes" in capsys.readouterr().err
