@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -77,3 +80,27 @@ def test_one_way_to_find_our_content() -> None:
     config = (ROOT / "ansible.cfg").read_text()
     found += [k for k in ("library =", "module_utils =", "roles_path =") if k in config]
     assert found == []
+
+
+def test_playbooks_find_the_collection_without_any_configured_path(tmp_path: Path) -> None:
+    """AWX/AAP sets its own collections path (ANSIBLE_COLLECTIONS_PATH overrides ansible.cfg): site.yml finds the
+    collection through collections/ beside it, the stage playbooks through playbooks/collections."""
+    link = ROOT / "playbooks" / "collections"
+    assert link.is_symlink() and link.resolve() == (ROOT / "collections").resolve()
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(tmp_path), "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}
+    playbooks = [ROOT / "site.yml", *sorted((ROOT / "playbooks").glob("*.yml"))]
+    res = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "--syntax-check",
+            "-i",
+            "localhost,",
+            *map(str, playbooks),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
