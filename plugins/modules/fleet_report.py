@@ -182,8 +182,9 @@ summary:
 reconciliation:
   description: >-
     Planned vs serving, when O(plans) is given - C(expected), C(serving), C(hosts) (per host), C(missing) (host,
-    service, reason, by_choice), C(orphans), C(ok) (false when a service is missing other than by explicit choice)
-    and C(line) (C(expected N, serving M ...)).
+    service, reason, by_choice), C(orphans), C(not_benchmarked) (host, service and how it is verified instead, for
+    example a Dynamo worker through its frontend; never counted as missing), C(ok) (false when a service is missing
+    other than by explicit choice) and C(line) (C(expected N, serving M ...)).
   returned: when plans is given
   type: dict
 rows:
