@@ -9,33 +9,28 @@ import json
 import os
 import re
 import shlex
-import time
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import testinfra
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from labtest import lab_host, wait_until
 
 FRONTEND = "http://127.0.0.1:8000"
 MODEL = "sparkfleet/tiny"
 ADDRESSES = {"sfm-dynamo-a": "172.30.66.11", "sfm-dynamo-b": "172.30.66.12"}
-INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 REPORTS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports" / "latest"
 testinfra_hosts = ["sfm-dynamo-a"]
 
 
 def _host(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    return lab_host(name)
 
 
 def _wait(cond: Callable[[], bool], timeout: float = 90.0, step: float = 1.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
+    return wait_until(cond, timeout, step)
 
 
 def _chat(host: Any, content: str, max_tokens: int = 8) -> tuple[int, dict[str, Any]]:

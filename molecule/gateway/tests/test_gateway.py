@@ -8,13 +8,15 @@ import json
 import os
 import re
 import subprocess
-import time
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from labtest import lab_host, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
 KEY = "molecule-test-key-not-secret-0123"
@@ -24,16 +26,11 @@ testinfra_hosts = ["sfm-gateway-a"]
 
 
 def _host(name: str) -> Any:
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={INVENTORY}")
+    return lab_host(name)
 
 
 def _wait(cond: Callable[[], bool], timeout: float = 120.0, step: float = 2.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return False
+    return wait_until(cond, timeout, step)
 
 
 def _readiness(host: Any) -> dict[str, Any]:
