@@ -83,7 +83,16 @@ molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge
 	  [ -f $$s/molecule.yml ] || continue; \
 	  echo "== molecule test -s $$s"; (cd .. && $(BIN)/molecule test -s $$s) || exit 1; done
 
-test: lint sanity unit integration molecule ## Everything CI runs
+# The lab images (debootstrap, wheel downloads, docker save: mostly waiting on the network and the disk) build
+# beside lint, sanity and unit, which need none of them; integration and Molecule start once they are there.
+test: venv prereqs ## Everything CI runs
+	@mkdir -p .cache; echo "== lab images, built in the background (log: .cache/images.log)"; \
+	$(LAB) images > .cache/images.log 2>&1 & images=$$!; \
+	$(MAKE) --no-print-directory lint sanity unit || { kill $$images 2>/dev/null; wait $$images; exit 1; }; \
+	echo "== waiting for the lab images"; \
+	wait $$images || { cat .cache/images.log; echo "sparkfleet: building the lab images failed (above)"; exit 1; }; \
+	tail -n 3 .cache/images.log; \
+	$(MAKE) --no-print-directory integration molecule
 
 # The hardware suite (tests/gpu, marker gpu): skipped where nvidia-smi finds no GPU. It needs no venv: on a GPU
 # machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).
