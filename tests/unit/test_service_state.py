@@ -116,5 +116,5 @@ def test_systemd_version_and_show_failures() -> None:
 
 
 def test_the_real_runner_reports_a_missing_command() -> None:
-    rc, _, err = state._run(["/nonexistent/sparkfleet-command"])
+    rc, _, err = state.subprocess_runner(5)(["/nonexistent/sparkfleet-command"])
     assert rc == 127 and err

@@ -84,7 +84,12 @@ class Probe:
     machine: Callable[[], str] = platform.machine
 
 
-def _subprocess_runner(timeout: float) -> Runner:
+def subprocess_runner(timeout: float) -> Runner:
+    """Real subprocesses in the C locale, each given ``timeout`` s (rc 124), rc 127 when one cannot start.
+
+    Defined here because this file runs standalone (no relative imports); the rest of module_utils imports it.
+    """
+
     def run(argv: Sequence[str]) -> tuple[int, str, str]:
         env = dict(os.environ, LC_ALL="C", LANG="C")
         try:
@@ -109,7 +114,7 @@ def _read_text(path: str) -> str | None:
 def system_probe(timeout: float = 30.0, path: str | None = None) -> Probe:
     """A probe of this machine: subprocesses with a timeout, real files."""
     return Probe(
-        run=_subprocess_runner(timeout),
+        run=subprocess_runner(timeout),
         which=lambda name: shutil.which(name, path=path),
         read_text=_read_text,
     )

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from ..contracts import HISTORY_SCHEMA
 from ..files import write_atomic
+from ..gpu import subprocess_runner
 from .model import Fleet, Row
 
 
@@ -23,22 +23,12 @@ def git_state(source_dir: str | None) -> dict[str, Any]:
     """The commit of ``source_dir`` and whether its tracked files differ from it; {} when it is not a git checkout."""
     if not source_dir:
         return {}
-    try:
-        head = subprocess.run(
-            ["git", "-C", source_dir, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=False
-        )
-        if head.returncode != 0:
-            return {}
-        status = subprocess.run(
-            ["git", "-C", source_dir, "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+    run = subprocess_runner(10)
+    rc, head, _err = run(["git", "-C", source_dir, "rev-parse", "HEAD"])
+    if rc != 0:
         return {}
-    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    _rc, status, _err = run(["git", "-C", source_dir, "status", "--porcelain", "--untracked-files=no"])
+    return {"commit": head.strip(), "dirty": bool(status.strip())}
 
 
 def digest(value: Any) -> str:

@@ -14,26 +14,16 @@ import os
 import pwd
 import re
 import stat
-import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..contracts import SERVICE_LABEL, UNIT_PREFIX
+from ..gpu import Runner, subprocess_runner
 from .render import Settings, names_of
 
 # A sparkfleet service unit: its ExecStart runs a container carrying the service label (roles/llm_serving).
 _OWN_UNIT = re.compile(r"^ExecStart=.*--label " + re.escape(SERVICE_LABEL) + "=", re.MULTILINE)
-
-Runner = Callable[[Sequence[str]], tuple[int, str, str]]
-
-
-def _run(argv: Sequence[str]) -> tuple[int, str, str]:
-    try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 127, "", str(exc)
-    return proc.returncode, proc.stdout, proc.stderr
 
 
 def file_state(path: str) -> dict[str, Any]:
@@ -114,9 +104,10 @@ def systemd_version(text: str) -> int:
 
 
 def read_state(
-    plan: dict[str, Any], unit_dir: str, env_dir: str, docker_bin: str, run: Runner = _run
+    plan: dict[str, Any], unit_dir: str, env_dir: str, docker_bin: str, run: Runner | None = None
 ) -> dict[str, Any]:
     """Everything llm_serving reads before it renders and writes, for the host's planned services."""
+    run = run or subprocess_runner(60)
     problems: list[str] = []
     rc, listening, err = run(["ss", "-ltnH"])
     if rc != 0:
