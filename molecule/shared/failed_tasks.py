@@ -15,15 +15,37 @@ import sys
 from pathlib import Path
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+# Molecule prints a command's output in a box ("  │ " before each line) and wraps it at the terminal's width.
+BOX = re.compile(r"^\s*│ ?")
+BOX_EDGE = re.compile(r"^\s*[┌└]─")
 HEADER = re.compile(r"^(PLAY|TASK|RUNNING HANDLER) \[(?P<name>.*)\] \**$")
 FAILURE = re.compile(r"^(fatal|failed): \[|FAILED! =>|^ERROR! |^\[ERROR\]: ")
 # A failure's own lines: its JSON and indented continuation, up to the next host result or header.
 NEXT = re.compile(r"^(ok|changed|skipping|fatal|failed|included|ignoring): |^(PLAY|TASK|RUNNING HANDLER) \[|^$")
 
 
+def unwrap(lines: list[str]) -> list[str]:
+    """Ansible's own lines: Molecule's box removed, a header wrapped over several lines joined again."""
+    out: list[str] = []
+    joined = 0
+    for raw in lines:
+        if BOX_EDGE.match(raw):
+            continue
+        line = BOX.sub("", raw, count=1)
+        if joined:
+            out[-1] = f"{out[-1]} {line.strip()}"
+        else:
+            out.append(line)
+        # A header ends with its row of stars; until then (a few lines at most) the next lines are its rest.
+        last = out[-1]
+        opened = re.match(r"(PLAY|TASK|RUNNING HANDLER) \[", last) and not last.endswith("*")
+        joined = joined + 1 if opened and joined < 4 else 0
+    return out
+
+
 def failed_tasks(text: str, max_lines: int = 8) -> list[str]:
     """The failures in `text`, each as 'play > task' then its first `max_lines` lines."""
-    lines = [ANSI.sub("", line).rstrip() for line in text.splitlines()]
+    lines = unwrap([ANSI.sub("", line).rstrip() for line in text.splitlines()])
     play = task = ""
     out: list[str] = []
     i = 0

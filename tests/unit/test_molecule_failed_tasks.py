@@ -75,3 +75,48 @@ def test_command_line_says_so_when_no_task_failed(tmp_path: Path) -> None:
     assert "no failed task in the log" in done.stdout
     usage = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, check=False)
     assert usage.returncode == 2
+
+
+# Molecule's own rendering of the same run: Ansible's lines in a box, wrapped at 80 columns.
+MOLECULE_LOG = """\
+INFO     dynamo ➜ idempotence: Executing
+  ┌──────────────────────────────────────────────────────────────────────────────────
+  │ ansible-playbook --inventory
+  │ /root/.ansible/tmp/molecule.DW5A.dynamo/inventory
+  │ PLAY [Preflight | Detect GPUs, validate inventory and serving plan]
+  │   ************
+  │ 
+  │ TASK [sparkfleet.fleet.preflight : Validating arguments against arg spec
+  │   'main' - Validate the fleet before anything changes, and plan what each
+  │   host serves] ***
+  │ ok: [sfm-dynamo-a]
+  │ 
+  │ TASK [sparkfleet.fleet.llm_verify : Verify | Fail this host when a service
+  │   missed a check or threshold] ***
+  │ task path: /check/roles/llm_verify/tasks/gate.yml:2
+  │ fatal: [sfm-dynamo-a]: FAILED! =>
+  │   changed: false
+  │   msg:
+  │   - 'verify failed on sfm-dynamo-a: dynamo-frontend (fleet report:
+  │     /root/reports/20261201T150836Z)'
+  │ 
+  │ PLAY RECAP *********************************************************************
+  │ sfm-dynamo-a               : ok=80   changed=0    unreachable=0    failed=1
+  └─ Return code: 2 ─────────────────────────────────────────────────────────────────
+ERROR    Ansible return code was 2
+"""
+
+
+def test_molecule_box_and_wrapped_headers() -> None:
+    out = failed_tasks.failed_tasks(MOLECULE_LOG)
+    assert out[0] == (
+        "-- Preflight | Detect GPUs, validate inventory and serving plan > "
+        "sparkfleet.fleet.llm_verify : Verify | Fail this host when a service missed a check or threshold"
+    )
+    assert out[1:] == [
+        "fatal: [sfm-dynamo-a]: FAILED! =>",
+        "  changed: false",
+        "  msg:",
+        "  - 'verify failed on sfm-dynamo-a: dynamo-frontend (fleet report:",
+        "    /root/reports/20261201T150836Z)'",
+    ]
