@@ -85,12 +85,12 @@ INFO     dynamo ➜ idempotence: Executing
   │ /root/.ansible/tmp/molecule.DW5A.dynamo/inventory
   │ PLAY [Preflight | Detect GPUs, validate inventory and serving plan]
   │   ************
-  │ 
+  │
   │ TASK [sparkfleet.fleet.preflight : Validating arguments against arg spec
   │   'main' - Validate the fleet before anything changes, and plan what each
   │   host serves] ***
   │ ok: [sfm-dynamo-a]
-  │ 
+  │
   │ TASK [sparkfleet.fleet.llm_verify : Verify | Fail this host when a service
   │   missed a check or threshold] ***
   │ task path: /check/roles/llm_verify/tasks/gate.yml:2
@@ -99,7 +99,7 @@ INFO     dynamo ➜ idempotence: Executing
   │   msg:
   │   - 'verify failed on sfm-dynamo-a: dynamo-frontend (fleet report:
   │     /root/reports/20261201T150836Z)'
-  │ 
+  │
   │ PLAY RECAP *********************************************************************
   │ sfm-dynamo-a               : ok=80   changed=0    unreachable=0    failed=1
   └─ Return code: 2 ─────────────────────────────────────────────────────────────────
