@@ -74,9 +74,16 @@ options:
     type: float
     default: 1.2
   min_free_disk_gb_per_service:
-    description: Free disk space in GB needed per deployed service for its image, on top of its model weights.
+    description: >-
+      Free disk space in GB needed for each image the deployed services use (once per distinct image), on top of
+      their model weights. Space already taken is not asked for again: nothing for an image the host's Docker
+      holds, nothing for the weights of a service whose unit exists in O(unit_dir) (an earlier run deployed it).
     type: float
     default: 20
+  unit_dir:
+    description: Where sparkfleet's units are (C(sparkfleet-<name>.service)), which name the services an earlier run deployed.
+    type: path
+    default: /etc/systemd/system
   disk_paths:
     description: Paths whose filesystem must hold the images and model cache (the nearest existing parent is measured).
     type: list
@@ -180,6 +187,7 @@ def main() -> None:
             "memory_overhead": {"type": "float", "default": 1.2},
             "min_free_disk_gb_per_service": {"type": "float", "default": 20},
             "disk_paths": {"type": "list", "elements": "path", "default": ["/var/lib/docker"]},
+            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
         },
         supports_check_mode=True,
     )

@@ -193,3 +193,19 @@ def test_bad_inventory_is_refused_before_any_host_changes(
     assert _recap(output)["changed"] == 0
     assert _state(served_host) == before
     assert served_host.sh("test -e /etc/pwned").returncode != 0
+
+
+def test_a_rerun_does_not_ask_again_for_the_disk_its_services_already_take(served_host: LabHost) -> None:
+    """The converged host holds its image and its service's unit: even a disk allowance no disk could meet asks
+    nothing more of it (a Spark whose model cache filled its disk still passes its own rerun); a new image does."""
+    before = _state(served_host)
+    huge = {"preflight_min_free_disk_gb_per_service": 1_000_000}
+    rc, output = served_host.playbook(ROOT / "playbooks" / "preflight.yml", extra_vars=huge)
+    assert rc == 0, output[-4000:]
+    new_image = {**huge, "llm_serving_services": [{**GOOD, "image": "sparkfleet-lab/llm-standin:not-held"}]}
+    rc, output = served_host.playbook(ROOT / "playbooks" / "preflight.yml", extra_vars=new_image)
+    assert rc != 0, output[-3000:]
+    flat = output.replace("\n        ", " ")
+    assert "need about 1000000.0 GB more" in flat, output[-3000:]
+    assert "preflight_min_free_disk_gb_per_service" in flat
+    assert _state(served_host) == before

@@ -341,3 +341,73 @@ def test_module_entry_returns_the_plan_fact_and_never_fails() -> None:
     assert set(fact) >= {"profile", "serving_gpu", "deploy", "skipped", "errors"}
     assert fact["skipped"] == [{"name": "sglang-qwen3-8b", "reason": fact["skipped"][0]["reason"]}]
     assert any("llm_serving_services[1] (x).port" in e for e in fact["errors"])
+
+
+# A rerun on a host that already serves: the disk check must not ask again for the space its services take (a
+# converged Spark with its model cached would otherwise fail its own rerun's preflight as the cache fills the disk).
+def _disk_errors(p: planmod.Plan) -> list[str]:
+    return [e for e in p.errors if "GB free" in e]
+
+
+def test_disk_need_counts_only_what_a_rerun_has_not_put_there_yet() -> None:
+    small: dict[str, Any] = {"free_disk_gb": lambda _p: 5.0}
+    (first,) = _disk_errors(plan([svc()], **small))
+    assert "need about 36.4 GB more" in first  # 20 for the image + 16.4 GB of bf16 weights
+    assert "per image the host does not hold yet" in first
+    (image_there,) = _disk_errors(plan([svc()], local_images={"lmsysorg/sglang:latest-cu130"}, **small))
+    assert "need about 16.4 GB more" in image_there
+    (deployed_before,) = _disk_errors(plan([svc()], installed={"sglang-qwen3-8b"}, **small))
+    assert "need about 20.0 GB more" in deployed_before  # a new image for a service whose weights are cached
+    both = plan([svc()], installed={"sglang-qwen3-8b"}, local_images={"lmsysorg/sglang:latest-cu130"}, **small)
+    assert _disk_errors(both) == [] and both.names(planmod.DEPLOY) == ["sglang-qwen3-8b"]
+    # Another service's unit or image does not count for this one.
+    (other,) = _disk_errors(plan([svc()], installed={"other"}, local_images={"lmsysorg/sglang:v0.5"}, **small))
+    assert "need about 36.4 GB more" in other
+
+
+@pytest.mark.parametrize(
+    ("image", "ref"),
+    [
+        ("lmsysorg/sglang", "lmsysorg/sglang:latest"),
+        ("lmsysorg/sglang:v0.5.5", "lmsysorg/sglang:v0.5.5"),
+        ("registry.lab:5000/sglang", "registry.lab:5000/sglang:latest"),
+        ("registry.lab:5000/sglang:v1", "registry.lab:5000/sglang:v1"),
+        ("nvcr.io/nim/x@sha256:" + "a" * 64, "nvcr.io/nim/x@sha256:" + "a" * 64),
+    ],
+)
+def test_image_ref_is_what_docker_images_lists(image: str, ref: str) -> None:
+    assert planmod.image_ref(image) == ref
+
+
+def test_installed_services_are_sparkfleet_units_only(tmp_path: Any) -> None:
+    for name in ("sparkfleet-sglang-a.service", "sparkfleet-mocker-b.service", "docker.service", "sparkfleet-x.timer"):
+        (tmp_path / name).write_text("")
+    assert planmod.installed_services(str(tmp_path)) == {"sglang-a", "mocker-b"}
+    assert planmod.installed_services(str(tmp_path / "missing")) == set()
+
+
+def test_local_images_from_docker_images_and_none_without_docker() -> None:
+    listing = (
+        "lmsysorg/sglang latest-cu130 sha256:" + "b" * 64 + "\n"
+        "sparkfleet-lab/dynamo-standin 1.6.1 <none>\n"
+        "<none> <none> <none>\n"
+        "nvcr.io/nim/meta/llama <none> sha256:" + "c" * 64 + "\n"
+    )
+    refs = planmod.local_images(lambda argv: (0, listing, ""))
+    assert refs == {
+        "lmsysorg/sglang:latest-cu130",
+        "lmsysorg/sglang@sha256:" + "b" * 64,
+        "sparkfleet-lab/dynamo-standin:1.6.1",
+        "nvcr.io/nim/meta/llama@sha256:" + "c" * 64,
+    }
+    assert planmod.local_images(lambda argv: (127, "", "docker: not found")) == set()
+
+
+def test_services_sharing_an_image_ask_for_its_space_once() -> None:
+    # The Dynamo deployment on one host: etcd, the frontend and a worker from one image, no weights to count.
+    shared = [
+        {**cpu_svc(), "name": n, "port": p, "image": "sparkfleet-lab/dynamo-standin:1.6.1"}
+        for n, p in (("a", 8000), ("b", 8001))
+    ]
+    (error,) = _disk_errors(plan(shared, NO_GPU, free_disk_gb=lambda _p: 5.0))
+    assert "the 2 planned service(s) need about 20.0 GB more" in error

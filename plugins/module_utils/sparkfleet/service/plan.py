@@ -13,12 +13,12 @@ It never raises on bad input: every problem becomes one line in ``errors`` namin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contracts import DTYPE_BYTES
-from ..gpu import find_gpu
+from ..contracts import DTYPE_BYTES, UNIT_PREFIX
+from ..gpu import find_gpu, subprocess_runner
 from ..netenv import base_url_for
 from .model import ENGINES, NGC_KEY_RE, NGC_REGISTRY, SERVICES_VAR
 from .parse import image_registry, is_number, parse_services, secret_problem, type_name
@@ -49,6 +49,10 @@ class PlanInputs:
     min_free_disk_gb_per_service: float = 20.0
     disk_paths: Sequence[str] = ("/var/lib/docker",)
     free_disk_gb: Callable[[str], float | None] | None = None
+    # What an earlier run already put on the disk, so a rerun does not ask for that space again: the services whose
+    # sparkfleet unit exists (their model cache is there) and the images the host holds (repository:tag).
+    installed: Collection[str] = ()
+    local_images: Collection[str] = ()
 
 
 @dataclass
@@ -110,6 +114,41 @@ def ngc_key_problem(key: Any) -> str | None:
             "letters, digits, '-' or '_', or a legacy key of 86 letters and digits ending in '==')"
         )
     return None
+
+
+def image_ref(image: str) -> str:
+    """``repository:tag`` as ``docker images`` lists it (``:latest`` when no tag; a digest reference as given)."""
+    if "@" in image or ":" in image.rsplit("/", 1)[-1]:
+        return image
+    return f"{image}:latest"
+
+
+def installed_services(unit_dir: str) -> set[str]:
+    """Names of the services with a sparkfleet unit in ``unit_dir`` (deployed by an earlier run)."""
+    try:
+        names = os.listdir(unit_dir)
+    except OSError:
+        return set()
+    suffix = ".service"
+    return {n[len(UNIT_PREFIX) : -len(suffix)] for n in names if n.startswith(UNIT_PREFIX) and n.endswith(suffix)}
+
+
+def local_images(run: Callable[[list[str]], tuple[int, str, str]]) -> set[str]:
+    """The images the host's Docker holds, as repository:tag and repository@digest; none when Docker is absent."""
+    rc, out, _err = run(["docker", "images", "--digests", "--format", "{{.Repository}} {{.Tag}} {{.Digest}}"])
+    if rc != 0:
+        return set()
+    refs: set[str] = set()
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[0] == "<none>":
+            continue
+        repo, tag, digest = parts
+        if tag != "<none>":
+            refs.add(f"{repo}:{tag}")
+        if digest != "<none>":
+            refs.add(f"{repo}@{digest}")
+    return refs
 
 
 def free_disk_gb(path: str) -> float | None:
@@ -260,6 +299,7 @@ class _Planner:
         self.gpus = [g for g in self.facts.get("gpus") or [] if isinstance(g, Mapping)]
         self.per_gpu: dict[int, list[tuple[str, float]]] = {}
         self.disk_need = 0.0
+        self.images_counted: set[str] = set()
 
     def host_checks(self) -> None:
         if not self.inputs.gpu_error:
@@ -316,8 +356,20 @@ class _Planner:
         svc["gpu_device"] = device
         if device is not None and svc["mem_fraction"] is None:
             svc["mem_fraction"] = float(self.profile.get("default_mem_fraction") or 0.8)
+        # Space already taken (a rerun, a rolling update) is not asked for again: an image the host holds, or that
+        # another service here already counted, and the weights of a service an earlier run deployed (its model
+        # cache is there).
         weights = estimate_memory_gb({**svc, "memory_gb": None}, 1.0) or 0.0
-        self.disk_need += self.inputs.min_free_disk_gb_per_service + weights
+        if svc["name"] in self.inputs.installed:
+            weights = 0.0
+        ref = image_ref(str(svc["image"]))
+        image = (
+            0.0
+            if ref in self.inputs.local_images or ref in self.images_counted
+            else self.inputs.min_free_disk_gb_per_service
+        )
+        self.images_counted.add(ref)
+        self.disk_need += image + weights
         svc.update(status=DEPLOY, reason="")
 
     def _check_memory(self, svc: dict[str, Any], target: Mapping[str, Any]) -> None:
@@ -374,9 +426,10 @@ class _Planner:
             elif free < self.disk_need:
                 self.errors.append(
                     f"{path} has {free:.1f} GB free but the {deployed} planned service(s) need about "
-                    f"{self.disk_need:.1f} GB for images and model cache (preflight_min_free_disk_gb_per_service "
-                    f"{self.inputs.min_free_disk_gb_per_service:g} per service plus model weights). Fix: free "
-                    "space, or lower preflight_min_free_disk_gb_per_service"
+                    f"{self.disk_need:.1f} GB more for images and model cache (preflight_min_free_disk_gb_per_service "
+                    f"{self.inputs.min_free_disk_gb_per_service:g} per image the host does not hold yet, plus the "
+                    "weights of services not deployed before). Fix: free space, or lower "
+                    "preflight_min_free_disk_gb_per_service"
                 )
 
 
@@ -443,6 +496,8 @@ def run_module(module: Any) -> None:
             min_free_disk_gb_per_service=float(params.get("min_free_disk_gb_per_service") or 0),
             disk_paths=list(params.get("disk_paths") or []),
             free_disk_gb=free_disk_gb,
+            installed=installed_services(str(params.get("unit_dir") or "/etc/systemd/system")),
+            local_images=local_images(subprocess_runner(30)),
         )
     )
     for warning in plan.warnings:
