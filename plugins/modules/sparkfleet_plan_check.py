@@ -81,7 +81,9 @@ options:
     type: float
     default: 20
   unit_dir:
-    description: Where sparkfleet's units are (C(sparkfleet-<name>.service)), which name the services an earlier run deployed.
+    description: >-
+      Where sparkfleet's units are (C(sparkfleet-<name>.service)), which name the services an earlier run
+      deployed.
     type: path
     default: /etc/systemd/system
   disk_paths:
