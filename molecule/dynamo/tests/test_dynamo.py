@@ -168,3 +168,36 @@ def test_the_worker_back_rejoins_and_is_routed_to_again(host: Any) -> None:
         if _generated(worker_b) > 0:
             break
     assert _generated(worker_b) > 0, "the frontend never routed a request to the worker that came back"
+
+
+def test_a_worker_killed_is_restarted_and_the_frontend_serves_throughout(host: Any) -> None:
+    """A crash, not a clean stop: worker b's container killed (SIGKILL: no deregistration, its etcd lease stays
+    until it expires). Every request meanwhile is answered; systemd (Restart=always) brings b back, it registers
+    anew, its dead instance leaves the list, and the frontend routes to it again."""
+    worker_b = _host("sfm-dynamo-b")
+    assert _wait(lambda: len(_workers(host)) == 2, timeout=120), _workers(host)
+
+    def restarts() -> str:
+        return str(worker_b.run("systemctl show -p NRestarts --value sparkfleet-mocker-b.service").stdout.strip())
+
+    before = restarts()
+    (old_b,) = [w for w in _workers(host) if w.startswith("172.30.66.12:")]
+    killed = worker_b.run("docker kill --signal KILL sparkfleet-mocker-b")
+    assert killed.rc == 0, killed.stderr
+    for i in range(10):
+        code, reply = _chat(host, f"while b is down {i}")
+        assert code == 200 and _content(reply), reply
+    assert _wait(lambda: restarts() != before and worker_b.service("sparkfleet-mocker-b.service").is_running, 120)
+
+    # Back in the list at b's address as a new instance, and only once: the killed one leaves when its etcd lease
+    # expires (it is never renewed again), so the next test finds two workers.
+    def b_instances() -> list[str]:
+        return [w for w in _workers(host) if w.startswith("172.30.66.12:")]
+
+    assert _wait(lambda: len(b_instances()) == 1 and b_instances()[0] != old_b, timeout=120), _workers(host)
+    for _ in range(10):
+        codes = _burst(host, 4)
+        assert codes == ["200"] * 4, codes
+        if _generated(worker_b) > 0:
+            break
+    assert _generated(worker_b) > 0, "the frontend never routed a request to the worker systemd restarted"
