@@ -139,7 +139,15 @@ def test_frontend_on_a_cpu_host() -> None:
     _assert_dynamo_common(svc, unit, "10.10.0.11")
     argv = svc["docker_argv"]
     launch = ["python3", "-m", "dynamo.frontend", "--http-host", "0.0.0.0"]  # noqa: S104 - inside the container
-    assert argv[argv.index(IMAGE) + 1 :] == [*launch, "--http-port", "8000", "--router-mode", "kv", "--migration-limit", "3"]
+    assert argv[argv.index(IMAGE) + 1 :] == [
+        *launch,
+        "--http-port",
+        "8000",
+        "--router-mode",
+        "kv",
+        "--migration-limit",
+        "3",
+    ]
     assert "--gpus" not in argv and "--shm-size" not in argv  # CPU is enough
     assert svc["secret_env"] == []  # it reads the model's files from the workers, not from Hugging Face
     assert svc["health_paths"] == ["/health", "/v1/models"]
