@@ -157,17 +157,23 @@ def _burst(host: Any, count: int) -> list[str]:
     return host.run(" ".join(calls) + " wait").stdout.split()
 
 
+def _routes_to(host: Any, worker: Any) -> bool:
+    """Bursts of fresh prompts, every one answered, until the frontend has sent one to ``worker`` (its own generate
+    counter rises); False after ten bursts."""
+    for _ in range(10):
+        codes = _burst(host, 4)
+        assert codes == ["200"] * 4, codes
+        if _generated(worker) > 0:
+            return True
+    return False
+
+
 def test_the_worker_back_rejoins_and_is_routed_to_again(host: Any) -> None:
     worker_b = _host("sfm-dynamo-b")
     assert worker_b.service("sparkfleet-mocker-b.service").is_running
     assert _wait(lambda: len(_workers(host)) == 2, timeout=120), _workers(host)
     assert _generated(worker_b) == 0  # a new process: its counters start again
-    for _ in range(10):
-        codes = _burst(host, 4)
-        assert codes == ["200"] * 4, codes
-        if _generated(worker_b) > 0:
-            break
-    assert _generated(worker_b) > 0, "the frontend never routed a request to the worker that came back"
+    assert _routes_to(host, worker_b), "the frontend never routed a request to the worker that came back"
 
 
 def test_a_worker_killed_is_restarted_and_the_frontend_serves_throughout(host: Any) -> None:
@@ -195,9 +201,4 @@ def test_a_worker_killed_is_restarted_and_the_frontend_serves_throughout(host: A
         return [w for w in _workers(host) if w.startswith("172.30.66.12:")]
 
     assert _wait(lambda: len(b_instances()) == 1 and b_instances()[0] != old_b, timeout=120), _workers(host)
-    for _ in range(10):
-        codes = _burst(host, 4)
-        assert codes == ["200"] * 4, codes
-        if _generated(worker_b) > 0:
-            break
-    assert _generated(worker_b) > 0, "the frontend never routed a request to the worker systemd restarted"
+    assert _routes_to(host, worker_b), "the frontend never routed a request to the worker systemd restarted"
