@@ -166,6 +166,10 @@ ansible_facts:
         summary:
           description: One line for the run's output.
           type: str
+        installed:
+          description: Names of the services an earlier run deployed on this host (their units exist in O(unit_dir)).
+          type: list
+          elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

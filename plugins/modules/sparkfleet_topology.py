@@ -33,6 +33,17 @@ options:
     description: Host name -> the TCP port the reachability probe connects to (its sshd).
     type: dict
     default: {}
+  serial:
+    description: >-
+      The serving play's C(serial) (C(sparkfleet_rollout_batch)): a count, a percentage or a list of them. With
+      O(play_hosts), a deployment that spans hosts and deploys its C(dynamo-etcd) service for the first time
+      (not in that host plan's C(installed)) must have etcd's host served first and alone. Unset, the order is
+      not checked.
+    type: raw
+  play_hosts:
+    description: The play's hosts in the order Ansible serves them (C(ansible_play_hosts_all)).
+    type: list
+    elements: str
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
   - sparkfleet.fleet.attributes.read_only
@@ -74,6 +85,8 @@ def main() -> None:
             "plans": {"type": "dict", "required": True},
             "addresses": {"type": "dict", "default": {}},
             "ssh_ports": {"type": "dict", "default": {}},
+            "serial": {"type": "raw"},
+            "play_hosts": {"type": "list", "elements": "str"},
         },
         supports_check_mode=True,
     )

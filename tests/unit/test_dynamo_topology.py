@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.topology import check_topology
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.topology import (
+    check_topology,
+    serial_batches,
+)
 
 from tests.unit.service_helpers import NO_GPU, SPARK_GPU, make_plan
 
@@ -115,3 +118,35 @@ def test_workers_and_etcd_are_not_benchmarked_the_frontend_is() -> None:
     plan = make_plan([ETCD_SVC, FRONTEND, MOCKER], NO_GPU).as_fact()
     enabled = {s["name"]: s["verify"]["enabled"] for s in plan["services"]}
     assert enabled == {"etcd": False, "fe": True, "w": False}
+
+
+def test_serial_batches_are_ansible_s() -> None:
+    hosts = ["a", "b", "c", "d", "e"]
+    assert serial_batches(hosts, "100%") == [hosts]
+    assert serial_batches(hosts, 0) == [hosts]
+    assert serial_batches(hosts, [1, "100%"]) == [["a"], ["b", "c", "d", "e"]]
+    assert serial_batches(hosts, 2) == [["a", "b"], ["c", "d"], ["e"]]
+    assert serial_batches(hosts, "25%") == [["a"], ["b"], ["c"], ["d"], ["e"]]  # 25% of 5 is 1 (at least 1)
+    assert serial_batches(hosts, [1, 2, "100%"]) == [["a"], ["b", "c"], ["d", "e"]]
+    assert serial_batches(hosts, [1, 2]) == [["a"], ["b", "c"], ["d", "e"]]  # the last entry repeats
+
+
+def test_a_first_etcd_deploy_is_served_first_and_alone_or_refused() -> None:
+    plans = _plans(a=([ETCD_SVC, FRONTEND, MOCKER], NO_GPU), b=([MOCKER], NO_GPU))
+    # The molecule/dynamo shape: etcd's host first and alone, then the rest.
+    assert check_topology(plans, ADDRESSES, serial=[1, "100%"], play_hosts=["a", "b"]).errors == []
+    # One batch, or the worker's host first: refused before any host changes, naming the fix.
+    for serial, order in (("100%", ["a", "b"]), ([1, "100%"], ["b", "a"])):
+        (error,) = check_topology(plans, ADDRESSES, serial=serial, play_hosts=order).errors
+        assert "a: llm_serving_services[0] (etcd) is deployed for the first time" in error
+        assert "sparkfleet_rollout_batch: [1, 100%]" in error and "--limit a" in error
+    # A rerun: etcd's unit is there, any order is fine; and no order check without the serving play's batches.
+    plans["a"]["installed"] = ["etcd", "fe", "w"]
+    assert check_topology(plans, ADDRESSES, serial="100%", play_hosts=["b", "a"]).errors == []
+    plans["a"]["installed"] = []
+    assert check_topology(plans, ADDRESSES).errors == []
+
+
+def test_a_deployment_on_one_host_needs_no_order() -> None:
+    plans = _plans(a=([ETCD_SVC, FRONTEND, MOCKER], NO_GPU), b=([], NO_GPU))
+    assert check_topology(plans, ADDRESSES, serial="100%", play_hosts=["b", "a"]).errors == []

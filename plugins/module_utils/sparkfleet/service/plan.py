@@ -63,6 +63,7 @@ class Plan:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     summary: str = ""
+    installed: list[str] = field(default_factory=list)
 
     def names(self, status: str) -> list[str]:
         return [s["name"] for s in self.services if s["status"] == status]
@@ -80,6 +81,8 @@ class Plan:
             "errors": self.errors,
             "warnings": self.warnings,
             "summary": self.summary,
+            # Services an earlier run deployed here (their units exist): preflight's topology reads it.
+            "installed": self.installed,
         }
 
 
@@ -439,7 +442,12 @@ def check_plan(inputs: PlanInputs) -> Plan:
     planner.host_checks()
     parsed = parse_services(inputs.services, profile=planner.profile, secrets=_secrets_of(inputs))
     planner.errors.extend(parsed.errors)
-    plan = Plan(profile=planner.profile_name, serving_gpu=planner.serving, errors=planner.errors)
+    plan = Plan(
+        profile=planner.profile_name,
+        serving_gpu=planner.serving,
+        errors=planner.errors,
+        installed=sorted(inputs.installed),
+    )
     for svc in parsed.services:
         svc["url"] = base_url_for(inputs.bind_address, svc["port"])
         if svc["state"] != "present":

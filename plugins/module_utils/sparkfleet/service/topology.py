@@ -7,7 +7,9 @@ preflight role runs from each frontend's host to each of its workers' hosts (doc
 Rules: exactly one ``dynamo-frontend`` per ``dynamo_deployment``; at least one worker; workers that need a GPU on
 hosts with a GPU profile (the CPU mocker is declared by its engine and ``gpu: none``); one ``dynamo_discovery``
 per deployment; ``file`` only when every component is on one host; an etcd URL only when the deployment has the
-``dynamo-etcd`` service it names; etcd's peer port (port + 1) free on its host.
+``dynamo-etcd`` service it names; etcd's peer port (port + 1) free on its host; and, when etcd is deployed for the
+first time, its host served first and alone (``serial``: a worker's health gate waits for its registration in
+etcd, and in one batch Ansible may gate it before etcd starts).
 """
 
 from __future__ import annotations
@@ -75,15 +77,56 @@ def _url_matches(url: str, comp: Component, addresses: Mapping[str, Sequence[str
     return parts.hostname in names and parts.port == comp.port
 
 
+def serial_batches(hosts: Sequence[str], serial: Any) -> list[list[str]]:
+    """The batches Ansible's ``serial`` makes of ``hosts`` (in play order): each entry a count or a percentage of
+    all hosts (at least 1), the last entry repeated; 0, none or 100% is one batch."""
+    entries = serial if isinstance(serial, list) else [serial]
+    batches: list[list[str]] = []
+    rest = list(hosts)
+    i = 0
+    while rest:
+        entry = str(entries[min(i, len(entries) - 1)] if entries else 0).strip()
+        try:
+            size = max(int(float(entry[:-1]) / 100 * len(hosts)), 1) if entry.endswith("%") else int(entry)
+        except ValueError:
+            size = 0
+        size = len(rest) if size <= 0 else size
+        batches.append(rest[:size])
+        rest = rest[size:]
+        i += 1
+    return batches
+
+
+def _order_problem(where: str, etcd: Component, batches: Sequence[Sequence[str]]) -> str:
+    """Why a first deploy of ``etcd`` could gate another host's component before etcd starts, or ''.
+
+    The rule is that etcd's host is served first and alone: sufficient for serving.yml's batches and for
+    rolling_update.yml's (whose canary is the first host, alone), whatever the batch size."""
+    if batches and list(batches[0]) == [etcd.host]:
+        return ""
+    first = ", ".join(batches[0]) if batches else "none"
+    return (
+        f"{where}: {_label(etcd)} is deployed for the first time and its workers or frontend are on other hosts, "
+        f"but the first batch served is {first}: a component's health gate could wait for etcd before etcd "
+        f"starts. Fix: list {etcd.host} first in the inventory (or the limit) and serve it alone first: "
+        "sparkfleet_rollout_batch: [1, 100%] for site.yml and serving.yml (1 for rolling_update.yml), or "
+        f"playbooks/serving.yml --limit {etcd.host} before the rest; reruns need neither"
+    )
+
+
 def check_topology(
     plans: Mapping[str, Any],
     addresses: Mapping[str, Sequence[str]] | None = None,
     ssh_ports: Mapping[str, int] | None = None,
+    serial: Any = None,
+    play_hosts: Sequence[str] | None = None,
 ) -> Topology:
     """``plans``: host -> its plan fact; ``addresses``: host -> the names/addresses others reach it at (the first
-    one is probed); ``ssh_ports``: host -> the port the reachability probe connects to (default 22)."""
+    one is probed); ``ssh_ports``: host -> the port the reachability probe connects to (default 22); ``serial``
+    and ``play_hosts``: the serving play's batches and its hosts in order (no order check without them)."""
     addresses = addresses or {}
     out = Topology()
+    batches = serial_batches(list(play_hosts), serial) if play_hosts is not None and serial is not None else None
     by_deployment, profiles = _components(plans)
     for name, comps in sorted(by_deployment.items()):
         where = f"dynamo_deployment {name!r}"
@@ -152,6 +195,11 @@ def check_topology(
                     "dynamo_deployment on the host the URL names, on the URL's port"
                 )
         for e in etcds:
+            installed = (plans.get(e.host) or {}).get("installed") or []
+            if batches is not None and len(hosts) > 1 and e.name not in installed:
+                problem = _order_problem(where, e, batches)
+                if problem:
+                    out.errors.append(problem)
             peer = e.port + 1
             clash = [
                 c for cs in by_deployment.values() for c in cs if c.host == e.host and c.port == peer and c is not e
@@ -183,8 +231,10 @@ def run_module(module: Any) -> None:
         params.get("plans") or {},
         {h: [str(a) for a in v if a] for h, v in (params.get("addresses") or {}).items()},
         {h: int(p) for h, p in (params.get("ssh_ports") or {}).items() if p},
+        serial=params.get("serial"),
+        play_hosts=params.get("play_hosts"),
     )
     module.exit_json(changed=False, errors=topo.errors, probes=topo.probes, deployments=topo.deployments)
 
 
-__all__ = ["Topology", "check_topology", "run_module"]
+__all__ = ["Topology", "check_topology", "run_module", "serial_batches"]
