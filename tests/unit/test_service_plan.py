@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.contracts import unit_service_name
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import parse
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import plan as planmod
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.plan import PlanInputs, check_plan
@@ -411,3 +412,10 @@ def test_services_sharing_an_image_ask_for_its_space_once() -> None:
     ]
     (error,) = _disk_errors(plan(shared, NO_GPU, free_disk_gb=lambda _p: 5.0))
     assert "the 2 planned service(s) need about 20.0 GB more" in error
+
+
+def test_unit_service_name_is_the_inverse_of_the_unit_name() -> None:
+    assert unit_service_name("/etc/systemd/system/sparkfleet-sglang-a.service") == "sglang-a"
+    assert unit_service_name("sparkfleet-mocker-b.service") == "mocker-b"
+    for other in ("docker.service", "sparkfleet-x.timer", "sparkfleet-.service", "/etc/sparkfleet-x.service.d"):
+        assert unit_service_name(other) == ""

@@ -30,3 +30,12 @@ DTYPE_BYTES: dict[str, float] = {
 UNIT_PREFIX = "sparkfleet-"
 SERVICE_LABEL = "org.sparkfleet.service"
 ENGINE_LABEL = "org.sparkfleet.engine"
+
+
+def unit_service_name(unit_file: str) -> str:
+    """The service of a sparkfleet unit, from its file name or path (``.../sparkfleet-<name>.service``); '' for
+    any other file."""
+    base = unit_file.rsplit("/", 1)[-1]
+    if base.startswith(UNIT_PREFIX) and base.endswith(".service"):
+        return base[len(UNIT_PREFIX) : -len(".service")]
+    return ""

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contracts import DTYPE_BYTES, UNIT_PREFIX
+from ..contracts import DTYPE_BYTES, unit_service_name
 from ..gpu import find_gpu, subprocess_runner
 from ..netenv import base_url_for
 from .model import ENGINES, NGC_KEY_RE, NGC_REGISTRY, SERVICES_VAR
@@ -132,8 +132,7 @@ def installed_services(unit_dir: str) -> set[str]:
         names = os.listdir(unit_dir)
     except OSError:
         return set()
-    suffix = ".service"
-    return {n[len(UNIT_PREFIX) : -len(suffix)] for n in names if n.startswith(UNIT_PREFIX) and n.endswith(suffix)}
+    return {name for name in map(unit_service_name, names) if name}
 
 
 def local_images(run: Callable[[list[str]], tuple[int, str, str]]) -> set[str]:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX
+from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX, unit_service_name
 from ..netenv import base_url_for
 from ..service.model import ALL_INTERFACES, ENGINES, SERVICES_VAR
 from ..service.plan import ABSENT, DEPLOY, SKIPPED
@@ -356,11 +356,4 @@ def render_plan(
 
 def orphan_names(units: Sequence[str], planned: set[str]) -> list[str]:
     """Service names of sparkfleet units on the host (``.../sparkfleet-<name>.service``) the plan does not name."""
-    names = []
-    for path in units:
-        base = path.rsplit("/", 1)[-1]
-        if base.startswith(UNIT_PREFIX) and base.endswith(".service"):
-            name = base[len(UNIT_PREFIX) : -len(".service")]
-            if name and name not in planned:
-                names.append(name)
-    return sorted(set(names))
+    return sorted({name for name in map(unit_service_name, units) if name and name not in planned})

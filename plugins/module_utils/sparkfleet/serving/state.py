@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contracts import SERVICE_LABEL, UNIT_PREFIX
+from ..contracts import SERVICE_LABEL, unit_service_name
 from ..gpu import Runner, subprocess_runner
 from .render import Settings, names_of
 
@@ -65,7 +65,7 @@ def own_units(unit_dir: str) -> list[str]:
     except OSError:
         return out
     for name in names:
-        if not (name.startswith(UNIT_PREFIX) and name.endswith(".service")):
+        if not unit_service_name(name):
             continue
         path = Path(unit_dir) / name
         try:
