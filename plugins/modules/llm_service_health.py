@@ -14,7 +14,8 @@ description:
     C(healthy) true once every path answers HTTP 200. The role retries it once per step until the health budget
     is spent, so a waiting run prints a line a minute.
   - When C(unit) is given, a unit in state C(failed) (systemd's start limit hit) ends the wait at once with
-    C(give_up) true, and C(since_start_s) tells how long the unit's main process has run.
+    C(give_up) true, and so does a server that exited O(fail_after_exits) times before it was ever healthy;
+    C(since_start_s) tells how long the unit's main process has run.
   - Reads only.
 author: sparkfleet contributors (@sparkfleet)
 options:
@@ -39,6 +40,18 @@ options:
     description: The systemd unit running the service (optional).
     type: str
     default: ""
+  fail_after_exits:
+    description:
+      - With O(unit), give up once the server's main process exited this many times before it was ever healthy
+        (0 - only when systemd's start limit is hit). A slow model load never exits, so it keeps its whole budget.
+    type: int
+    default: 0
+  restarts_baseline:
+    description:
+      - systemd's C(NRestarts) of the unit right after this run started it; exits are counted from it. -1 - as found
+        when the call starts.
+    type: int
+    default: -1
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
   - sparkfleet.fleet.attributes.read_only
@@ -79,6 +92,14 @@ unit_state:
   description: ActiveState of the unit (unknown without C(unit)).
   returned: always
   type: str
+exits:
+  description: How many times the main process exited during the wait (counted from O(restarts_baseline)).
+  returned: always
+  type: int
+exit_status:
+  description: How the main process last ended, e.g. C(exited 125) ('' when it has not).
+  returned: always
+  type: str
 since_start_s:
   description: Seconds since the unit's main process started (null without C(unit)).
   returned: always
@@ -92,7 +113,12 @@ msg:
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.health import wait_healthy
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.health import (
+    UNIT_PROPERTIES,
+    UnitStatus,
+    parse_unit_status,
+    wait_healthy,
+)
 
 
 def main() -> None:
@@ -103,25 +129,25 @@ def main() -> None:
             "step_s": {"type": "int", "default": 60},
             "interval_s": {"type": "int", "default": 5},
             "unit": {"type": "str", "default": ""},
+            "fail_after_exits": {"type": "int", "default": 0},
+            "restarts_baseline": {"type": "int", "default": -1},
         },
         supports_check_mode=True,
     )
     p = module.params
 
-    def unit_state() -> tuple[str, float | None]:
-        rc, out, _err = module.run_command(
-            ["systemctl", "show", "-p", "ActiveState,ExecMainStartTimestampMonotonic", p["unit"]]
-        )
-        props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line) if rc == 0 else {}
-        started = int(props.get("ExecMainStartTimestampMonotonic") or 0)
-        return props.get("ActiveState", "unknown"), (time.monotonic() - started / 1e6) if started else None
+    def unit_status() -> UnitStatus:
+        rc, out, _err = module.run_command(["systemctl", "show", "-p", UNIT_PROPERTIES, "--", p["unit"]])
+        return parse_unit_status(out if rc == 0 else "", time.monotonic())
 
     result = wait_healthy(
         p["url"],
         p["paths"],
         step_s=p["step_s"],
         interval_s=p["interval_s"],
-        unit_state=unit_state if p["unit"] else None,
+        unit_status=unit_status if p["unit"] else None,
+        fail_after_exits=p["fail_after_exits"],
+        restarts_baseline=p["restarts_baseline"],
     )
     module.exit_json(changed=False, **result)
 

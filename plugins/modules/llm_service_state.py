@@ -12,7 +12,7 @@ short_description: Read a host's serving state at once - ports, sparkfleet units
 description:
   - Reads, in one call, what the serving role used to ask for task by task - the listening TCP ports
     (C(ss -ltnH)), the ports of containers carrying the sparkfleet service label, the systemd version, the
-    C(sparkfleet-*.service) units whose C(ExecStart) runs such a container, and for every service of O(plan) the
+    C(sparkfleet-*.service) units that carry sparkfleet's ownership marker, and for every service of O(plan) the
     state of its unit and env file (existence, SHA-1 of the content, mode, owner, group) and of its systemd unit
     (active, enabled).
   - The role compares these with what it would write, rendered on the controller, and writes or restarts only what
@@ -63,14 +63,21 @@ systemd_version:
   type: int
   sample: 252
 units:
-  description: Paths of the sparkfleet service units on the host (planned or not).
+  description: >-
+    Paths of the sparkfleet service units on the host (planned or not) - the C(sparkfleet-<name>.service) regular
+    files that carry sparkfleet's ownership marker for C(<name>); a unit that only looks like one is not listed.
+  returned: success
+  type: list
+  elements: str
+env_files:
+  description: Paths of the C(<name>.env) files of O(env_dir) that carry sparkfleet's ownership marker for C(<name>).
   returned: success
   type: list
   elements: str
 files:
   description: >-
-    Per path (each planned unit and env file, and O(env_dir)) - C(exists), C(isdir), C(checksum), C(mode),
-    C(owner), C(group).
+    Per path (each planned unit and env file, those of the units found, and O(env_dir)) - C(exists), C(isdir),
+    C(checksum), C(mode), C(owner), C(group), and C(owned) (the file carries sparkfleet's marker for its service).
   returned: success
   type: dict
 unit_states:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.contracts import OWNED_MARKER, owned_marker
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving import probes, state
 
 # Captured on a lab host (lab/sparkfleet_lab.py, Debian bookworm, systemd 252) running the demo's stand-in.
@@ -26,10 +27,20 @@ ActiveState=inactive
 UnitFileState=
 """
 PS = "standin-tiny-llama\t0.0.0.0:8080->8080/tcp\n"
-UNIT = (
+EXEC = (
     "[Service]\nExecStart=/usr/bin/docker run --rm --name sparkfleet-standin-tiny-llama"
     " --label org.sparkfleet.service=standin-tiny-llama img\n"
 )
+UNIT = "#\n# Ansible managed\n#\n" + owned_marker("standin-tiny-llama", probe_url="http://127.0.0.1:8080") + "\n" + EXEC
+# Units that only look like sparkfleet's: the label and the name pattern (what teardown used to go by), another
+# service's marker copied in, a marker that is not JSON, a marker of another version, a marker too far down.
+LOOKALIKES = {
+    "sparkfleet-lookalike.service": EXEC.replace("standin-tiny-llama", "lookalike"),
+    "sparkfleet-copied.service": UNIT,
+    "sparkfleet-notjson.service": OWNED_MARKER + "{service: notjson}\n" + EXEC,
+    "sparkfleet-v2.service": OWNED_MARKER + '{"v": 2, "service": "v2"}\n' + EXEC,
+    "sparkfleet-late.service": "#\n" * 9 + owned_marker("late") + "\n" + EXEC,
+}
 PLAN = {"services": [{"name": "standin-tiny-llama"}, {"name": "standin-b"}, {"bad": "entry"}]}
 
 
@@ -52,7 +63,11 @@ def host(tmp_path: Path) -> tuple[Path, Path]:
     (units / "sparkfleet-standin-tiny-llama.service").write_text(UNIT)
     (units / "sparkfleet-not-ours.service").write_text("[Service]\nExecStart=/bin/true\n")
     (units / "other.service").write_text(UNIT)
-    (env / "standin-tiny-llama.env").write_text("A=1\n")
+    for name, text in LOOKALIKES.items():
+        (units / name).write_text(text)
+    (units / "sparkfleet-linked.service").symlink_to(units / "sparkfleet-standin-tiny-llama.service")
+    (env / "standin-tiny-llama.env").write_text(owned_marker("standin-tiny-llama") + "\nA=1\n")
+    (env / "standin-b.env").write_text("A=1\n")
     os.chmod(env / "standin-tiny-llama.env", 0o600)
     return units, env
 
@@ -74,8 +89,12 @@ def test_one_call_reads_everything_the_role_needs(tmp_path: Path) -> None:
     assert probes.parse_listening_ports(got["listening"]) == {44821, 35281, 8080, 22}
     assert got["own_containers"] == PS
     assert got["systemd_version"] == 252
-    # Only sparkfleet-*.service units whose ExecStart carries the service label (as the role's find did).
+    # Only sparkfleet-<name>.service units (regular files) that carry sparkfleet's marker for <name>.
     assert got["units"] == [str(units / "sparkfleet-standin-tiny-llama.service")]
+    assert got["files"][str(env / "standin-tiny-llama.env")]["owned"] is True
+    assert got["files"][str(env / "standin-b.env")]["owned"] is False
+    assert got["env_files"] == [str(env / "standin-tiny-llama.env")]
+    assert got["files"][str(units / "sparkfleet-standin-tiny-llama.service")]["owned"] is True
     unit = got["files"][str(units / "sparkfleet-standin-tiny-llama.service")]
     assert unit["exists"] and unit["checksum"] == hashlib.sha1(UNIT.encode()).hexdigest()  # noqa: S324
     envf = got["files"][str(env / "standin-tiny-llama.env")]

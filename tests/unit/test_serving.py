@@ -225,7 +225,7 @@ def test_wait_healthy_gives_up_on_failed_unit() -> None:
         ["/v1/models"],
         step_s=60,
         fetch=lambda u, t: (0, "connection refused"),
-        unit_state=lambda: ("failed", 125.0),
+        unit_status=lambda: health.UnitStatus(state="failed", since_start_s=125.0),
         clock=clock,
         sleep=clock.sleep,
     )
@@ -260,3 +260,81 @@ def test_spec_module_entry_renders_unchanged(capsys: pytest.CaptureFixture[str])
     out = json.loads(capsys.readouterr().out)
     assert out["changed"] is False
     assert out["present"][0]["unit_name"] == "sparkfleet-sg.service"
+
+
+# systemctl show -p UNIT_PROPERTIES as systemd 252 prints it, for a unit whose docker run exits at once (125) and
+# waits for its automatic restart; then the same unit after one restart, running again.
+SHOW_AUTO_RESTART = """ActiveState=activating
+SubState=auto-restart
+NRestarts=0
+ExecMainStartTimestampMonotonic=0
+ExecMainCode=1
+ExecMainStatus=125
+"""
+SHOW_RESTARTED = """ActiveState=active
+SubState=running
+NRestarts=1
+ExecMainStartTimestampMonotonic=5000000
+ExecMainCode=0
+ExecMainStatus=0
+"""
+
+
+def test_parse_unit_status_counts_exits() -> None:
+    waiting = health.parse_unit_status(SHOW_AUTO_RESTART, now_monotonic=10.0)
+    assert waiting.waiting_restart and waiting.exit_status == "exited 125" and waiting.since_start_s is None
+    assert waiting.exits(baseline=0) == 1
+    running = health.parse_unit_status(SHOW_RESTARTED, now_monotonic=10.0)
+    assert running.exits(baseline=0) == 1 and running.since_start_s == 5.0 and running.exit_status == ""
+    assert health.parse_unit_status("", 1.0) == health.UnitStatus()
+
+
+@pytest.mark.parametrize(
+    ("statuses", "fail_after", "give_up"),
+    [
+        # exits once, restarted, exits again: judged failed at the second exit
+        ([SHOW_AUTO_RESTART, SHOW_RESTARTED, SHOW_AUTO_RESTART.replace("NRestarts=0", "NRestarts=1")], 2, True),
+        # a single exit is not enough with 2
+        ([SHOW_AUTO_RESTART, SHOW_RESTARTED, SHOW_RESTARTED], 2, False),
+        # 0: only systemd's start limit ends the wait
+        ([SHOW_AUTO_RESTART.replace("NRestarts=0", "NRestarts=5")] * 3, 0, False),
+        # a slow load never exits: never judged failed however long it takes
+        ([SHOW_RESTARTED.replace("NRestarts=1", "NRestarts=0")] * 3, 1, False),
+    ],
+)
+def test_wait_healthy_fails_fast_after_exits(statuses: list[str], fail_after: int, give_up: bool) -> None:
+    clock = FakeClock()
+    seq = list(statuses)
+
+    def status() -> health.UnitStatus:
+        return health.parse_unit_status(seq.pop(0) if len(seq) > 1 else seq[0], clock.t)
+
+    out = health.wait_healthy(
+        "http://x",
+        ["/health"],
+        step_s=60,
+        interval_s=2,
+        fetch=lambda u, t: (0, "connection refused"),
+        unit_status=status,
+        fail_after_exits=fail_after,
+        restarts_baseline=0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert out["give_up"] is give_up
+    if give_up:
+        assert "exited 2 time(s) before it was ever healthy (last exit: exited 125)" in out["msg"]
+        assert "llm_serving_fail_after_exits 2" in out["msg"]
+        assert clock.t == 4.0  # the third look, two intervals in
+
+
+def test_wait_healthy_baseline_from_first_look() -> None:
+    """-1: the restarts found at the call's start are the baseline (a gate on a unit that did not restart now)."""
+    clock = FakeClock()
+    old = SHOW_RESTARTED.replace("NRestarts=1", "NRestarts=7")
+    out = health.wait_healthy(
+        "http://x", ["/health"], step_s=6, interval_s=2, fetch=lambda u, t: (503, ""),
+        unit_status=lambda: health.parse_unit_status(old, clock.t), fail_after_exits=1, clock=clock,
+        sleep=clock.sleep,
+    )  # fmt: skip
+    assert out["give_up"] is False and out["exits"] == 0

@@ -30,7 +30,7 @@ _LEVEL_METRICS: dict[str, tuple[str, str]] = {
     "min_worst_user_tps": ("min", "per_user_output_tps.min"),
     "max_error_rate": ("max", "error_rate"),
 }
-_LATENCY = re.compile(r"^max_(mean|p50|p90|p99)_(ttft|itl|tpot|e2e)_ms$")
+_LATENCY = re.compile(r"max_(mean|p50|p90|p99)_(ttft|itl|tpot|e2e)_ms\Z")
 _GLOBAL = ("min_cache_hit_rate", "max_turn_p90_ms")
 ALL_LEVELS = ("all", "*")
 
@@ -43,7 +43,7 @@ def known_names() -> list[str]:
 def _level_metric(name: str) -> tuple[str, str] | None:
     if name in _LEVEL_METRICS:
         return _LEVEL_METRICS[name]
-    match = _LATENCY.match(name)
+    match = _LATENCY.fullmatch(name)
     if match:
         return "max", f"{match.group(2)}_ms.{match.group(1)}"
     return None

@@ -220,7 +220,7 @@ DYNAMO_ROLES = ("frontend", "worker", "discovery")
 DYNAMO_DEFAULT_DEPLOYMENT = "dynamo"
 # dynamo_discovery: "file" (every component of the deployment on one host) or etcd client URL(s).
 _ETCD_URL = r"https?://[A-Za-z0-9.\[\]:_-]+:[0-9]{1,5}"
-DYNAMO_DISCOVERY_RE = re.compile(rf"^(?:file|{_ETCD_URL}(?:,{_ETCD_URL})*)$")
+DYNAMO_DISCOVERY_RE = re.compile(rf"(?:file|{_ETCD_URL}(?:,{_ETCD_URL})*)\Z")
 
 # The address a server listens on inside its container; the host side is docker's --publish.
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - inside the container only
@@ -229,26 +229,29 @@ LISTEN_ANYWHERE = (ALL_INTERFACES, "::", "[::]")
 
 # --------------------------------------------------------------------------------------------- grammar
 
-# One rule for names, case included: the name becomes sparkfleet-<name>.service and the container's name.
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+# Every pattern here is used with fullmatch and ends in \Z: `$` would also match before a final "\n", and
+# "name\n" would pass. One rule for names, case included: the name becomes sparkfleet-<name>.service and the
+# container's name.
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,62}\Z")
 NAME_RULE = "1-63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SHM_RE = re.compile(r"^[0-9]+(\.[0-9]+)?([bkmg]|kb|mb|gb)?$", re.IGNORECASE)
-HEALTH_PATH_RE = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*$")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+SHM_RE = re.compile(r"[0-9]+(\.[0-9]+)?([bkmg]|kb|mb|gb)?\Z", re.IGNORECASE)
+HEALTH_PATH_RE = re.compile(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*\Z")
 # Docker image reference (distribution/reference): [registry[:port]/]path[:tag][@sha256:<64 hex>].
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
 PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 IMAGE_RE = re.compile(
-    rf"^(?:(?P<domain>{_DOMAIN})/)?(?P<path>{PATH_COMPONENT}(?:/{PATH_COMPONENT})*)"
+    rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{PATH_COMPONENT}(?:/{PATH_COMPONENT})*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+    r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?\Z",
+    re.ASCII,
 )
 NGC_REGISTRY = "nvcr.io"
 
 # Secrets by shape: a Hugging Face token and both NGC key formats (FIELD-NOTES: legacy 86 + '==', nvapi-...).
 HF_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{30,}")
-NGC_KEY_RE = re.compile(r"^(?:[A-Za-z0-9]{86}==|nvapi-[A-Za-z0-9_-]{20,})$")
+NGC_KEY_RE = re.compile(r"(?:[A-Za-z0-9]{86}==|nvapi-[A-Za-z0-9_-]{20,})\Z")
 SECRET_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("a Hugging Face token", HF_TOKEN_RE),
     ("an NGC API key", re.compile(r"nvapi-[A-Za-z0-9_-]{20,}|(?<![A-Za-z0-9])[A-Za-z0-9]{86}==")),
@@ -257,36 +260,17 @@ SECRET_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 SECRET_VARS = {"HF_TOKEN": "sparkfleet_hf_token", "NGC_API_KEY": "sparkfleet_ngc_api_key"}
 SECRET_ENV_NAMES = frozenset({*SECRET_VARS, "HUGGING_FACE_HUB_TOKEN", "NGC_CLI_API_KEY"})
 
-# docker run options that break the container's isolation: refused unless the service sets allow_host_access.
-HOST_NAMESPACE_OPTIONS = ("--pid", "--network", "--net", "--uts", "--userns", "--cgroupns")
-PRIVILEGED_OPTIONS = ("--privileged",)
-MOUNT_OPTIONS = ("-v", "--volume", "--mount")
-CAP_OPTIONS = ("--cap-add",)
-SECURITY_OPTIONS = ("--security-opt",)
-# Host paths a container must not mount (the whole system, its configuration, docker's socket and state).
-SYSTEM_PATHS = (
-    "/",
-    "/bin",
-    "/boot",
-    "/dev",
-    "/etc",
-    "/lib",
-    "/lib32",
-    "/lib64",
-    "/proc",
-    "/root",
-    "/run",
-    "/sbin",
-    "/sys",
-    "/usr",
-    "/var/lib/docker",
-    "/var/run",
-    "/var/run/docker.sock",
-    "/run/docker.sock",
-)
+# Which docker run options a service's docker_args may carry: service/docker_args.py (one table, docs/serving.md).
 
 
 # --------------------------------------------------------------------------------------------- fields
+
+
+# Length bounds of strings, in characters: a value (an argument, an env value), a name or path, an env variable's
+# name. Each field may set its own (Field.max_len); the parser refuses a longer string naming the bound.
+MAX_VALUE_LEN = 4096
+MAX_NAME_LEN = 255
+MAX_ENV_NAME_LEN = 128
 
 
 @dataclass(frozen=True)
@@ -306,6 +290,12 @@ class Field:
     default_text: str = ""
     # Whether the value reaches a unit file, an env file or a command line (control characters refused).
     reaches_host: bool = False
+    # The longest a string (of a list: each item; of env: each value) may be, in characters; None: MAX_VALUE_LEN.
+    max_len: int | None = None
+
+    @property
+    def length_bound(self) -> int:
+        return self.max_len if self.max_len is not None else MAX_VALUE_LEN
 
     @property
     def spec_type(self) -> str:
@@ -321,13 +311,13 @@ VERIFY_KEYS: dict[str, str] = {
 
 FIELDS: tuple[Field, ...] = (
     Field("name", "str", f"Unit C(sparkfleet-<name>.service) and container C(sparkfleet-<name>): {NAME_RULE}.",
-          required=True, reaches_host=True),
+          required=True, reaches_host=True, max_len=63),
     Field("engine", "str", "How the container is run: " + "; ".join(f"C({e.name}) {e.description}"
           for e in ENGINES.values()) + ".", required=True, choices=tuple(ENGINES)),
     Field("image", "str", "Image reference with a tag or digest (C(lmsysorg/sglang:latest-cu130), "
-          "C(repo@sha256:...)).", required=True, reaches_host=True),
+          "C(repo@sha256:...)).", required=True, reaches_host=True, max_len=MAX_NAME_LEN),
     Field("model", "str", "The served model: SGLang C(--model-path), vLLM C(--model), and the id the benchmark "
-          "asks for (what C(/v1/models) lists).", required=True, reaches_host=True),
+          "asks for (what C(/v1/models) lists).", required=True, reaches_host=True, max_len=1024),
     Field("image_archive", "str", "Controller path of a C(docker save) archive loaded instead of pulling "
           "(air-gapped labs); relative paths are tried against C(llm_serving_archive_search_dirs), the inventory "
           "and the repository.", default="", reaches_host=True),
@@ -336,7 +326,7 @@ FIELDS: tuple[Field, ...] = (
     Field("container_port", "int", "Port inside the container.", minimum=1, maximum=65535,
           default_text="nim 8000, otherwise port"),
     Field("gpu", "raw", "C(auto) (the GPU detection chose), a GPU index (an integer), a word of a GPU name such "
-          "as C(GB300), C(all), or C(none) for a CPU service (no GPU flags at all).", default="auto"),
+          "as C(GB300), C(all), or C(none) for a CPU service (no GPU flags at all).", default="auto", max_len=64),
     Field("mem_fraction", "float", "Share of the GPU's memory: SGLang C(--mem-fraction-static), vLLM "
           "C(--gpu-memory-utilization); at most the profile's max_mem_fraction.", minimum=0.0, maximum=1.0,
           default_text="the profile's default_mem_fraction"),
@@ -356,15 +346,19 @@ FIELDS: tuple[Field, ...] = (
           "HF_TOKEN and NGC_API_KEY come from the vault variables).", default={}, reaches_host=True),
     Field("state", "str", "C(absent) stops, disables and removes unit, env file and container.",
           default="present", choices=STATES),
-    Field("shm_size", "str", "C(--shm-size) (for example C(16g)).", reaches_host=True,
+    Field("shm_size", "str", "C(--shm-size) (for example C(16g)).", reaches_host=True, max_len=32,
           default_text="GPU services: the profile's shm_size"),
-    Field("docker_args", "list", "Extra C(docker run) options before the image. Options that break the "
-          "container's isolation (C(--privileged), host namespaces, mounts of system directories, capabilities "
-          "beyond the profile's) need allow_host_access.", default=[], elements="str", reaches_host=True),
-    Field("allow_host_access", "bool", "Opt in to docker_args that break the container's isolation (documented "
-          "in docs/serving.md). Leave false unless the image's documentation requires it.", default=False),
+    Field("docker_args", "list", "Extra C(docker run) options before the image, read as docker reads them and "
+          "checked against a table of every docker run option (docs/serving.md). Options that break the "
+          "container's isolation (C(--privileged), host namespaces, devices, mounts of system directories or "
+          "sparkfleet's own, capabilities beyond the profile's) and options not in the table need "
+          "allow_host_access; options sparkfleet sets itself (C(--name), C(--rm), C(--pull), ...) are refused.",
+          default=[], elements="str", reaches_host=True),
+    Field("allow_host_access", "bool", "Opt in to docker_args that break the container's isolation, or that are "
+          "newer than sparkfleet's table of docker run options (docs/serving.md, which docker options a service "
+          "may use). Leave false unless the image's documentation requires it.", default=False),
     Field("health_paths", "list", "Endpoints that must all answer 200, in order.", elements="str",
-          reaches_host=True, default_text="the engine's: " + "; ".join(
+          reaches_host=True, max_len=1024, default_text="the engine's: " + "; ".join(
               f"{e.name} {' + '.join(e.health_paths)}" for e in ENGINES.values())),
     Field("health_timeout_s", "int", "Health budget of this service in seconds.", minimum=1, maximum=86400,
           default_text="llm_serving_health_timeout_s"),
@@ -372,14 +366,15 @@ FIELDS: tuple[Field, ...] = (
           default_text="llm_serving_stop_timeout_s"),
     Field("api_key_var", "str", "For a server behind an API key: the NAME of the (vault) variable that holds the key. "
           "The benchmark sends it; with api_key_env the serving role writes it to the 0600 env file. The key itself "
-          "never appears in the inventory's service list, the plan or a message.", default=""),
+          "never appears in the inventory's service list, the plan or a message.", default="", max_len=MAX_NAME_LEN),
     Field("api_key_env", "str", "The container's environment variable that carries the key from api_key_var (for "
-          "example C(VLLM_API_KEY), C(LLAMA_API_KEY)); empty when the server gets its key another way.", default=""),
+          "example C(VLLM_API_KEY), C(LLAMA_API_KEY)); empty when the server gets its key another way.", default="",
+          max_len=MAX_ENV_NAME_LEN),
     Field("verify", "dict", "Verification settings read by llm_verify: " + ", ".join(
           f"C({k}) ({v})" for k, v in VERIFY_KEYS.items()) + ".", default={}),
     Field("dynamo_deployment", "str", "Dynamo engines: the deployment (Dynamo namespace) this component belongs to; "
           "exactly one dynamo-frontend per deployment across the fleet (docs/dynamo.md).",
-          default=DYNAMO_DEFAULT_DEPLOYMENT, reaches_host=True),
+          default=DYNAMO_DEFAULT_DEPLOYMENT, reaches_host=True, max_len=63),
     Field("dynamo_discovery", "str", "Dynamo engines: how the deployment's components find each other: C(file) "
           "(all on one host, a shared directory) or the etcd client URL of its dynamo-etcd service "
           "(C(http://spark-01:2379)) when it spans hosts.", default="file", reaches_host=True),

@@ -12,31 +12,30 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeGuard
 
+from ..contracts import RESERVED_SERVICE_NAMES
+from .docker_args import capabilities, check_docker_args
 from .model import (
-    CAP_OPTIONS,
     DYNAMO_DISCOVERY_RE,
     ENGINES,
     ENV_NAME_RE,
+    FIELD_BY_NAME,
     FIELDS,
     HEALTH_PATH_RE,
-    HOST_NAMESPACE_OPTIONS,
     IMAGE_RE,
     LISTEN_ANYWHERE,
-    MOUNT_OPTIONS,
+    MAX_ENV_NAME_LEN,
+    MAX_NAME_LEN,
     NAME_RE,
     NAME_RULE,
     PATH_COMPONENT,
-    PRIVILEGED_OPTIONS,
     RENAMED_KEYS,
     SECRET_ENV_NAMES,
     SECRET_SHAPES,
     SECRET_VARS,
-    SECURITY_OPTIONS,
     SERVICE_KEYS,
     SERVICES_VAR,
     SHM_RE,
     STATES,
-    SYSTEM_PATHS,
     VERIFY_KEYS,
     Engine,
     Field,
@@ -44,7 +43,9 @@ from .model import (
     engine_flag_keys,
 )
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: each can end a line of a unit
+# file, an env file, a report or a log, or a line as Python's splitlines() reads it.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 FIELD_DEFAULTS = {f.name: f.default for f in FIELDS}
 
 
@@ -64,7 +65,7 @@ def parse_image(ref: Any) -> dict[str, str | None] | None:
     """A docker image reference split into domain, path, tag, digest; None when malformed."""
     if not isinstance(ref, str) or not ref or len(ref) > 255:
         return None
-    match = IMAGE_RE.match(ref)
+    match = IMAGE_RE.fullmatch(ref)
     if not match:
         return None
     domain = match.group("domain")
@@ -125,6 +126,8 @@ class _Checker:
             if not isinstance(value, str):
                 self.err(f.name, f"must be a string, got {type_name(value)}")
                 return None
+            if not self.bounded(f.name, value, f.length_bound):
+                return None
         elif f.kind in ("int", "float"):
             want = _wanted_number(f)
             ok_type = is_int(value) if f.kind == "int" else is_number(value)
@@ -156,6 +159,13 @@ class _Checker:
         return out
 
     # ---- what reaches a unit, an env file or a command line
+
+    def bounded(self, key: str, text: str, bound: int) -> bool:
+        """A string no longer than its field's bound (the message gives the length, never the text)."""
+        if len(text) > bound:
+            self.err(key, f"is {len(text)} characters long; the bound is {bound}")
+            return False
+        return True
 
     def clean(self, key: str, text: str) -> bool:
         """No control characters and no secret in a string that reaches the host."""
@@ -224,7 +234,8 @@ def _numeric(text: str) -> bool:
 
 
 def _option_groups(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
-    """Docker-style options as (name, value): ``--opt=v``, ``--opt v``, ``-v x``; flags have value None."""
+    """The engine's own options (extra_args, command) as (name, value): ``--opt=v``, ``--opt v``; flags have value
+    None. Not docker's grammar: docker_args are read by service/docker_args.py as docker's CLI reads them."""
     i = 0
     while i < len(args):
         arg = args[i]
@@ -240,49 +251,16 @@ def _option_groups(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
         i += 1
 
 
-def _mount_source(option: str, value: str) -> str:
-    if option == "--mount":
-        parts = dict(p.split("=", 1) for p in value.split(",") if "=" in p)
-        return parts.get("source") or parts.get("src") or ""
-    return value.split(":", 1)[0]
-
-
-def _is_system_path(path: str) -> bool:
-    norm = "/" + "/".join(p for p in path.split("/") if p and p != ".")
-    return norm in SYSTEM_PATHS
-
-
-def _profile_caps(profile: Mapping[str, Any]) -> set[str]:
-    args = [str(a) for a in profile.get("docker_args") or []]
-    return {v.upper().removeprefix("CAP_") for name, v in _option_groups(args) if name in CAP_OPTIONS and v}
-
-
-def _check_docker_args(c: _Checker, args: list[str], profile: Mapping[str, Any], allowed: bool) -> None:
-    if allowed:
-        return
-    caps = _profile_caps(profile)
-    fix = (
-        "Fix: remove it, or set allow_host_access: true on this service if its image's documentation "
-        "requires it (docs/serving.md)"
+def _check_docker_args(c: _Checker, args: list[str], profile: Mapping[str, Any], engine: Engine, allowed: bool) -> None:
+    """docker_args against service/docker_args.py's table (the profile's capabilities are not an escalation)."""
+    problems = check_docker_args(
+        args,
+        profile_capabilities=capabilities(profile.get("docker_args") or []),
+        host_network=engine.host_network,
+        allow_host_access=allowed,
     )
-    for option, value in _option_groups(args):
-        if option in PRIVILEGED_OPTIONS:
-            c.err("docker_args", f"has {option}, which gives the container every capability and device. {fix}")
-        elif option in HOST_NAMESPACE_OPTIONS and (value or "").lower() == "host":
-            c.err("docker_args", f"has {option} host, which shares the host's namespace with the container. {fix}")
-        elif option in MOUNT_OPTIONS and value and _is_system_path(_mount_source(option, value)):
-            c.err(
-                "docker_args",
-                f"mounts the host's {_mount_source(option, value)} into the container (a system directory). {fix}",
-            )
-        elif option in CAP_OPTIONS and value and value.upper().removeprefix("CAP_") not in caps:
-            extra = ", ".join(sorted(caps)) or "none"
-            c.err(
-                "docker_args",
-                f"adds capability {value}, beyond the profile's ({extra}). {fix}",
-            )
-        elif option in SECURITY_OPTIONS and value and value.endswith("unconfined"):
-            c.err("docker_args", f"has --security-opt {value}, which turns off the container's confinement. {fix}")
+    for problem in problems:
+        c.err("docker_args" if problem.index is None else f"docker_args[{problem.index}]", problem.text)
 
 
 def _check_engine_flags(c: _Checker, engine: Engine, key: str, args: list[str], container_port: int) -> None:
@@ -308,6 +286,14 @@ def _check_engine_flags(c: _Checker, engine: Engine, key: str, args: list[str], 
 # --------------------------------------------------------------------------------------------- one service
 
 
+def _shown_key(key: Any) -> str:
+    """A key as a message may show it: as written when short and printable, else quoted and cut."""
+    text = str(key)
+    if len(text) <= 64 and not _CONTROL_RE.search(text):
+        return text
+    return repr(text[:64]) + (f"... ({len(text)} characters)" if len(text) > 64 else "")
+
+
 def _known_keys(c: _Checker, raw: Mapping[str, Any]) -> None:
     for key in raw:
         if key in SERVICE_KEYS:
@@ -317,7 +303,7 @@ def _known_keys(c: _Checker, raw: Mapping[str, Any]) -> None:
             continue
         close = difflib.get_close_matches(str(key), SERVICE_KEYS, n=1, cutoff=0.75)
         hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(SERVICE_KEYS)}"
-        c.err(str(key), f"is not a service key ({hint}); remove or rename it")
+        c.err(_shown_key(key), f"is not a service key ({hint}); remove or rename it")
 
 
 def _check_gpu(c: _Checker, value: Any) -> Any:
@@ -325,6 +311,8 @@ def _check_gpu(c: _Checker, value: Any) -> Any:
         return value
     if isinstance(value, str) and value.strip():
         text = value.strip()
+        if not c.bounded("gpu", text, FIELD_BY_NAME["gpu"].length_bound):
+            return None
         if text.isdigit():
             c.err("gpu", f"is the string {value!r}: write the GPU index as an integer (gpu: {text})")
             return None
@@ -343,7 +331,11 @@ def _check_env(c: _Checker, value: Any) -> dict[str, str] | None:
     out: dict[str, str] = {}
     ok = True
     for key, val in value.items():
-        if not isinstance(key, str) or not ENV_NAME_RE.match(key):
+        if isinstance(key, str) and len(key) > MAX_ENV_NAME_LEN:
+            c.err("env", f"has a key of {len(key)} characters; the bound is {MAX_ENV_NAME_LEN}")
+            ok = False
+            continue
+        if not isinstance(key, str) or not ENV_NAME_RE.fullmatch(key):
             c.err("env", f"key {key!r} is not a valid environment variable name (letters, digits, _)")
             ok = False
             continue
@@ -361,11 +353,30 @@ def _check_env(c: _Checker, value: Any) -> dict[str, str] | None:
             ok = False
             continue
         text = str(val)
-        if not c.clean(f"env.{key}", text):
+        if not c.bounded(f"env.{key}", text, FIELD_BY_NAME["env"].length_bound) or not c.clean(f"env.{key}", text):
             ok = False
             continue
         out[key] = text
     return out if ok else None
+
+
+def _clean_tree(c: _Checker, where: str, value: Any) -> bool:
+    """Every string key and value inside a verify setting: bounded and free of control characters (they reach
+    the benchmark's reports)."""
+    if isinstance(value, str):
+        return c.bounded(where, value, MAX_NAME_LEN) and c.clean(where, value)
+    items: list[tuple[str, Any]] = []
+    ok = True
+    if isinstance(value, Mapping):
+        for key, val in value.items():
+            if isinstance(key, str):
+                ok = _clean_tree(c, f"{where} key", key) and ok
+            items.append((f"{where}.{key}", val))
+    elif isinstance(value, list):
+        items = [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+    for path, item in items:
+        ok = _clean_tree(c, path, item) and ok
+    return ok
 
 
 def _check_verify(c: _Checker, value: Any) -> dict[str, Any] | None:
@@ -377,7 +388,9 @@ def _check_verify(c: _Checker, value: Any) -> dict[str, Any] | None:
     for key, val in value.items():
         kind = VERIFY_KEYS.get(str(key))
         if kind is None:
-            c.err(f"verify.{key}", f"is not a verify setting: use {', '.join(VERIFY_KEYS)}")
+            c.err(f"verify.{_shown_key(key)}", f"is not a verify setting: use {', '.join(VERIFY_KEYS)}")
+            ok = False
+        elif not _clean_tree(c, f"verify.{key}", val):
             ok = False
         elif kind == "bool" and not isinstance(val, bool):
             c.err(f"verify.{key}", f"must be true or false, got {val!r}")
@@ -433,7 +446,8 @@ def parse_service(
             items = c.str_list(f.name, value)
             if items is not None:
                 for i, item in enumerate(items):
-                    c.clean(f"{f.name}[{i}]", item)
+                    if c.bounded(f"{f.name}[{i}]", item, f.length_bound):
+                        c.clean(f"{f.name}[{i}]", item)
             out[f.name] = items
         else:
             typed = c.typed(f, value)
@@ -449,7 +463,7 @@ def parse_service(
     return out
 
 
-_DYNAMO_DEPLOYMENT_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_DYNAMO_DEPLOYMENT_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}\Z")
 
 
 def _check_dynamo(c: _Checker, svc: dict[str, Any], engine: Engine, gpu_given: bool) -> None:
@@ -460,13 +474,13 @@ def _check_dynamo(c: _Checker, svc: dict[str, Any], engine: Engine, gpu_given: b
             if svc[key] != default:
                 c.err(key, f"is set, but engine {engine.name} is not a Dynamo engine: remove it")
         return
-    if not _DYNAMO_DEPLOYMENT_RE.match(svc["dynamo_deployment"]):
+    if not _DYNAMO_DEPLOYMENT_RE.fullmatch(svc["dynamo_deployment"]):
         c.err(
             "dynamo_deployment",
             f"{svc['dynamo_deployment']!r} must be 1-63 lower-case letters, digits, '_' or '-' (it becomes the "
             "Dynamo namespace, DYN_NAMESPACE, shared by the deployment's frontend and workers)",
         )
-    if not DYNAMO_DISCOVERY_RE.match(svc["dynamo_discovery"]):
+    if not DYNAMO_DISCOVERY_RE.fullmatch(svc["dynamo_discovery"]):
         c.err(
             "dynamo_discovery",
             f"{svc['dynamo_discovery']!r} must be file (all components on one host) or the etcd client URL of the "
@@ -493,8 +507,15 @@ def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any],
     """Rules across keys, once each key has its type; fills the computed defaults."""
     engine = ENGINES[svc["engine"]]
     _check_dynamo(c, svc, engine, gpu_given)
-    if not NAME_RE.match(svc["name"]):
+    if not NAME_RE.fullmatch(svc["name"]):
         c.err("name", f"{svc['name']!r} must be {NAME_RULE} (it names the systemd unit and the container)")
+    elif svc["name"] in RESERVED_SERVICE_NAMES:
+        name = svc["name"]
+        c.err(
+            "name",
+            f"{name!r} is reserved: sparkfleet-{name}.service is {RESERVED_SERVICE_NAMES[name]}, which this service's "
+            f"unit would overwrite. Fix: choose another name (for example {name}-1 or the model's name)",
+        )
     parsed = parse_image(svc["image"])
     if parsed is None:
         c.err(
@@ -515,17 +536,17 @@ def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any],
         c.err("command", f"is set, but a {engine.name} image runs its own server: configure it with env")
     for key in ("extra_args", "command"):
         _check_engine_flags(c, engine, key, svc[key], svc["container_port"])
-    _check_docker_args(c, svc["docker_args"], profile, bool(svc["allow_host_access"]))
-    if svc["shm_size"] is not None and not SHM_RE.match(svc["shm_size"]):
+    _check_docker_args(c, svc["docker_args"], profile, engine, bool(svc["allow_host_access"]))
+    if svc["shm_size"] is not None and not SHM_RE.fullmatch(svc["shm_size"]):
         c.err("shm_size", f"is {svc['shm_size']!r}: use a docker size such as 16g or 16GB")
     for key in ("api_key_var", "api_key_env"):
-        if svc[key] and not ENV_NAME_RE.match(svc[key]):
+        if svc[key] and not ENV_NAME_RE.fullmatch(svc[key]):
             c.err(key, f"{svc[key]!r} must be a variable name (letters, digits, _), not the key itself")
     if svc["api_key_env"] and not svc["api_key_var"]:
         c.err("api_key_env", "is set but api_key_var is not: name the vault variable that holds the key")
     paths = svc["health_paths"] or list(engine.health_paths)
     for i, path in enumerate(paths):
-        if not HEALTH_PATH_RE.match(path):
+        if not HEALTH_PATH_RE.fullmatch(path):
             c.err(f"health_paths[{i}]", f"{path!r} must be a URL path starting with / (e.g. /v1/models)")
     svc["health_paths"] = paths
     fraction = svc["mem_fraction"]
@@ -585,7 +606,7 @@ def parse_services(
     ports: dict[int, str] = {}
     for i, item in enumerate(raw):
         label = item.get("name") if isinstance(item, Mapping) and isinstance(item.get("name"), str) else ""
-        where = f"{var}[{i}]" + (f" ({label})" if label and NAME_RE.match(label) else "")
+        where = f"{var}[{i}]" + (f" ({label})" if label and NAME_RE.fullmatch(label) else "")
         svc = parse_service(where, item, profile=profile or {}, secrets=secrets, errors=result.errors)
         # Names and ports are unique per host; checked on every entry that has them, even one with other
         # problems, so that one run lists them all.

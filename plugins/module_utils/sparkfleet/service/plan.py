@@ -111,7 +111,7 @@ def ngc_key_problem(key: Any) -> str | None:
     problem = secret_problem(key, "sparkfleet_ngc_api_key")
     if problem:
         return problem.removeprefix("sparkfleet_ngc_api_key ")
-    if not NGC_KEY_RE.match(key):
+    if not NGC_KEY_RE.fullmatch(key):
         return (
             f"does not look like an NGC API key ({len(key)} characters; expected 'nvapi-' followed by "
             "letters, digits, '-' or '_', or a legacy key of 86 letters and digits ending in '==')"

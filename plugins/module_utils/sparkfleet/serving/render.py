@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX, unit_service_name
+from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX, owned_marker, unit_service_name
 from ..netenv import base_url_for
 from ..service.model import ALL_INTERFACES, ENGINES, SERVICES_VAR
 from ..service.plan import ABSENT, DEPLOY, SKIPPED
@@ -240,7 +240,12 @@ def render_service(
     health_timeout_s = int(svc.get("health_timeout_s") or settings.health_timeout_s)
     stop_timeout_s = int(svc.get("stop_timeout_s") or settings.stop_timeout_s)
     container = own["container_name"]
+    probe_url = base_url_for(settings.bind_address, port)
     unit = {
+        # What makes the unit and the env file sparkfleet's (contracts.OWNED_MARKER); the unit's also says where the
+        # version it runs answers, so a later rollback probes and restores it at its own address.
+        "marker": owned_marker(name, image=svc["image"], probe_url=probe_url, health_paths=list(svc["health_paths"])),
+        "env_marker": owned_marker(name),
         "description": f"sparkfleet {engine.name} service {name} ({svc['model'] or svc['image']}) on port {port}",
         "exec_start_pre": f"-{settings.docker_bin} rm -f {container}",
         "exec_start": systemd_join(argv),
@@ -273,7 +278,7 @@ def render_service(
         health_paths=list(svc["health_paths"]),
         health_timeout_s=health_timeout_s,
         stop_timeout_s=stop_timeout_s,
-        probe_url=base_url_for(settings.bind_address, port),
+        probe_url=probe_url,
         api_key_env=svc.get("api_key_env") or "",
         api_key_var=svc.get("api_key_var") or "",
         unit=unit,

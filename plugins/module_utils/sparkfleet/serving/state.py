@@ -12,18 +12,14 @@ import grp
 import hashlib
 import os
 import pwd
-import re
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contracts import SERVICE_LABEL, unit_service_name
+from ..contracts import SERVICE_LABEL, read_owned_file, unit_service_name
 from ..gpu import Runner, subprocess_runner
 from .render import Settings, names_of
-
-# A sparkfleet service unit: its ExecStart runs a container carrying the service label (roles/llm_serving).
-_OWN_UNIT = re.compile(r"^ExecStart=.*--label " + re.escape(SERVICE_LABEL) + "=", re.MULTILINE)
 
 
 def file_state(path: str) -> dict[str, Any]:
@@ -58,23 +54,28 @@ def file_state(path: str) -> dict[str, Any]:
 
 
 def own_units(unit_dir: str) -> list[str]:
-    """Paths of sparkfleet-*.service units whose ExecStart carries the service label (as the role's find did)."""
+    """Paths of the sparkfleet-<name>.service units that carry sparkfleet's ownership marker for <name>
+    (contracts.read_owned_marker): a unit that only looks like one (its name, its label) is not sparkfleet's."""
     out: list[str] = []
     try:
         names = sorted(os.listdir(unit_dir))
     except OSError:
         return out
     for name in names:
-        if not unit_service_name(name):
-            continue
-        path = Path(unit_dir) / name
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        if _OWN_UNIT.search(text):
-            out.append(str(path))
+        service = unit_service_name(name)
+        if service and read_owned_file(str(Path(unit_dir) / name), service) is not None:
+            out.append(str(Path(unit_dir) / name))
     return out
+
+
+def own_env_files(env_dir: str) -> list[str]:
+    """Paths of the <name>.env files of env_dir that carry sparkfleet's marker for <name>."""
+    try:
+        names = sorted(os.listdir(env_dir))
+    except OSError:
+        return []
+    found = [(str(Path(env_dir) / n), n[: -len(".env")]) for n in names if n.endswith(".env")]
+    return [path for path, service in found if read_owned_file(path, service) is not None]
 
 
 def unit_states(units: Sequence[str], run: Runner) -> dict[str, dict[str, bool]]:
@@ -122,18 +123,22 @@ def read_state(
     settings = Settings(unit_dir=unit_dir, env_dir=env_dir)
     files: dict[str, dict[str, Any]] = {env_dir: file_state(env_dir)}
     units: list[str] = []
-    for svc in plan.get("services") or []:
-        if not isinstance(svc, dict) or not svc.get("name"):
-            continue
-        own = names_of(str(svc["name"]), settings)
-        files[own["unit_path"]] = file_state(own["unit_path"])
-        files[own["env_file"]] = file_state(own["env_file"])
-        units.append(own["unit_name"])
+    found = own_units(unit_dir)
+    planned = [str(svc["name"]) for svc in plan.get("services") or [] if isinstance(svc, dict) and svc.get("name")]
+    # The planned services and the orphans (sparkfleet's units the plan does not name: absent.yml may remove them).
+    for name in dict.fromkeys([*planned, *(unit_service_name(u) for u in found)]):
+        own = names_of(name, settings)
+        # owned: the file carries sparkfleet's marker for this service (absent.yml removes only such files).
+        for path in (own["unit_path"], own["env_file"]):
+            files.setdefault(path, {**file_state(path), "owned": read_owned_file(path, name) is not None})
+        if name in planned:
+            units.append(own["unit_name"])
     return {
         "listening": listening,
         "own_containers": containers,
         "systemd_version": systemd_version(version),
-        "units": own_units(unit_dir),
+        "units": found,
+        "env_files": own_env_files(env_dir),
         "files": files,
         "unit_states": unit_states(units, run),
         "problems": problems,

@@ -15,8 +15,8 @@ from typing import Any
 MODELS_VAR = "model_stage_models"
 # Hub repo ids: org/name, each part a letter or digit then letters, digits, '.', '_', '-'; never '--' or '..'
 # (the Hub refuses them, and '--' is the separator of the cache's models--org--name directories).
-REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-REVISION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+REVISION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")
 DEFAULT_REVISION = "sparkfleet-staged"
 KEYS = ("repo", "source_dir", "seed_host", "revision")
 
@@ -29,7 +29,7 @@ def hub_dir_name(repo: str) -> str:
 def repo_problem(repo: Any) -> str | None:
     if not isinstance(repo, str) or not repo:
         return "is missing: give the Hub repo id, for example Qwen/Qwen3-8B"
-    if not REPO_RE.match(repo) or "--" in repo or ".." in repo:
+    if not REPO_RE.fullmatch(repo) or "--" in repo or ".." in repo:
         return f"{repo!r} is not a Hub repo id of the form org/name (for example Qwen/Qwen3-8B)"
     return None
 
@@ -85,7 +85,7 @@ def check_models(
             continue
         seen[repo] = i
         revision = entry.get("revision", DEFAULT_REVISION)
-        if not isinstance(revision, str) or not REVISION_RE.match(revision):
+        if not isinstance(revision, str) or not REVISION_RE.fullmatch(revision):
             errors.append(
                 f"{where}.revision {revision!r} must be 1-100 letters, digits, '.', '_' or '-' (a snapshot name)"
             )
