@@ -63,10 +63,22 @@ options:
     default: {}
   outcomes:
     description: >-
-      Per host, why it has no result of its own (for example C(rolled back: ...) or C(unreachable)); it is the
-      reason given for each of its planned services that is not serving.
+      Per host, what happened to it in this run (C(updated), C(unchanged), C(rolled back ...), C(not reached ...),
+      C(unreachable)); the report says why each host serves the version it serves, and it is the reason given for
+      each of its planned services that is not serving.
     type: dict
     default: {}
+  answers:
+    description:
+      - Per host, what each of its planned services answers now, whichever version - service name to the result of
+        M(sparkfleet.fleet.llm_service_health) on the plan's URL and health paths (C(healthy), C(msg), C(models)).
+        A rollout probes every host at its end (C(llm_serving_answers)).
+      - When given, a service serves when it answers (updated - this run's version - or rolled back or not reached -
+        the previous version, by the host's O(outcomes)), is missing when it does not (down), and a host in
+        O(plans) that is not in O(answers) is down or unreachable. This run's version that answers but failed its
+        benchmark is still missing.
+      - Null (the default) counts a service as serving when it passed this run's benchmark.
+    type: dict
   profiles:
     description:
       - The platform profiles (C(sparkfleet_profiles)); only C(memory_bandwidth_gbps) is read, for the decode ceiling
@@ -124,7 +136,11 @@ attributes:
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
 notes:
-  - Every string taken from a report is HTML-escaped in the page and pipe-escaped in the Markdown.
+  - Every string taken from a report, the inventory or C(history.jsonl) is HTML-escaped in the page (text and
+    attribute values; the page has no links, so no URL becomes an C(href)) and pipe-escaped in the Markdown.
+  - A line of C(history.jsonl) that is not one of the module's (not JSON, not an object, a value of the wrong type,
+    longer than 1 MiB, not UTF-8) is skipped with a note in the report's flags that names the line and why, never a
+    failure; only the newest 16 MiB of the file are read.
 seealso:
   - module: sparkfleet.fleet.llm_benchmark
 """
@@ -181,10 +197,16 @@ summary:
   sample: {"schema": "sparkfleet.fleet_report/v1", "total": 4, "passed": 3, "failed": 1, "failed_hosts": ["spark-03"]}
 reconciliation:
   description: >-
-    Planned vs serving, when O(plans) is given - C(expected), C(serving), C(hosts) (per host), C(missing) (host,
-    service, reason, by_choice), C(orphans), C(not_benchmarked) (host, service and how it is verified instead, for
-    example a Dynamo worker through its frontend; never counted as missing), C(ok) (false when a service is missing
-    other than by explicit choice) and C(line) (C(expected N, serving M ...)).
+    Planned vs serving, when O(plans) is given - C(expected), C(serving) (services that answer, whichever version),
+    C(serving_other_version) (how many of them serve another version than this run's - C(rolled back),
+    C(not reached), C(of an unknown version)), C(probed) (whether O(answers) was given), C(hosts) (per host -
+    C(expected), C(serving), C(outcome), C(serves) - C(this run's version), C(the previous version),
+    C(an unknown version) or C(nothing) - C(why) - C(updated), C(unchanged), C(rolled back), C(not reached), C(down),
+    C(down or unreachable), ... - and C(models), the model IDs the probe saw), C(missing) (host, service, reason,
+    by_choice), C(orphans), C(not_benchmarked) (host, service and how it is verified instead, for example a Dynamo
+    worker through its frontend; never counted as missing), C(ok) (false when a service is missing other than by
+    explicit choice) and C(line) (C(expected N, serving M ...), for example
+    C(expected 3, serving 3 (1 rolled back, 2 not reached))).
   returned: when plans is given
   type: dict
 rows:
@@ -210,6 +232,7 @@ ARGUMENT_SPEC: dict = {
     "reconciliation": {"type": "dict"},
     "orphans": {"type": "dict", "default": {}},
     "outcomes": {"type": "dict", "default": {}},
+    "answers": {"type": "dict"},
     "record": {"type": "dict"},
     "source_dir": {"type": "path"},
     "history": {"type": "bool", "default": False},

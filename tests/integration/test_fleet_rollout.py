@@ -2,10 +2,11 @@
 
 1. v1 converged on all eight. A rollout of v2 with one host made to fail its health gate (fleet-05: docker rejects
    its container) and one host stopped (fleet-08, unreachable), budget 30%: fleet-05 is rolled back and still serves
-   v1, fleet-08 is reported unreachable, every other host is updated. A client sends requests to every live host
-   during the rollout: no request fails on a host outside that host's own update window.
+   v1 (the report counts it serving), fleet-08 is reported down or unreachable, every other host is updated. A
+   client sends requests to every live host during the rollout: no request fails on a host outside that host's own
+   update window.
 2. A broken release (the server refuses a flag) stops at the canary, rolled back; every other host is not reached
-   and its unit is byte for byte what it was.
+   and its unit is byte for byte what it was. The report says all eight serve, the version they served before.
 """
 
 from __future__ import annotations
@@ -145,8 +146,14 @@ def test_rollout_rolls_back_a_failing_host_and_counts_an_unreachable_one(fleet: 
     failed_inside = sum(1 for _, _, ok in client.results if not ok)
     print(f"client: {len(client.results)} requests during the rollout, {failed_inside} failed, all inside the "
           "each inside the update window of the host it was sent to")  # fmt: skip
+    # Serving counts what answers, whichever version: fleet-05 serves v1 again (rolled back), fleet-08 is down.
     rec = _report(fleet)["reconciliation"]
-    assert rec["line"].startswith("expected 8, serving 6")
+    assert rec["line"] == "expected 8, serving 7 (1 rolled back; 0 skipped by choice, 1 missing)", rec["line"]
+    serves = {h["host"]: (h["serves"], h["why"]) for h in rec["hosts"]}
+    assert serves["fleet-05"] == ("the previous version", "rolled back"), serves
+    assert serves["fleet-08"] == ("unknown", "down or unreachable"), serves
+    assert all(serves[h] == ("this run's version", "updated") for h in live if h != "fleet-05"), serves
+    assert [m["host"] for m in rec["missing"]] == ["fleet-08"], rec["missing"]
     assert re.search(r"the rollout stops: \d", out) is None  # 2 of 8 is within the 30% budget
 
 
@@ -162,6 +169,14 @@ def test_a_broken_release_stops_at_the_canary(fleet: Path) -> None:
     assert len(canary) == 1, outcomes
     others = [h for h in HOSTS if h != canary[0]]
     assert all(outcomes[h].startswith("not reached") for h in others), outcomes
+    # Every host still answers, the version it served before: nothing is missing.
+    rec = _report(fleet)["reconciliation"]
+    assert rec["line"] == "expected 8, serving 8 (1 rolled back, 7 not reached)", rec["line"]
+    assert rec["missing"] == [] and rec["ok"] is True, rec["missing"]
+    serves = {h["host"]: (h["serves"], h["why"]) for h in rec["hosts"]}
+    assert serves == {h: ("the previous version", "rolled back" if h == canary[0] else "not reached") for h in HOSTS}
+    markdown = (fleet / "reports" / "latest" / "fleet-report.md").read_text()
+    assert markdown.rstrip().endswith("**expected 8, serving 8 (1 rolled back, 7 not reached)**")
     for host in HOSTS:
         assert _unit(host) == before[host], host  # the canary restored, the others untouched
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report.markdown import render_markdown
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report.model import Fleet, Row
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.report.reconcile import reconcile
@@ -96,9 +99,9 @@ def test_dynamo_workers_and_etcd_are_not_missing_when_the_frontend_serves() -> N
     assert rec["line"] == "expected 1, serving 1"
     assert rec["ok"] is True
     assert rec["missing"] == []
-    assert rec["hosts"] == [
-        {"host": "dynamo-a", "expected": 1, "serving": 1, "outcome": None},
-        {"host": "dynamo-b", "expected": 0, "serving": 0, "outcome": None},
+    assert [(h["host"], h["expected"], h["serving"], h["outcome"], h["serves"]) for h in rec["hosts"]] == [
+        ("dynamo-a", 1, 1, None, "this run's version"),
+        ("dynamo-b", 0, 0, None, None),
     ]
     verified = {(n["host"], n["service"]): n["verified"] for n in rec["not_benchmarked"]}
     assert verified == {
@@ -138,3 +141,128 @@ def test_a_service_with_verify_disabled_is_listed_not_missing() -> None:
     [entry] = rec["not_benchmarked"]
     assert (entry["host"], entry["service"]) == ("spark-01", "standin")
     assert entry["verified"] == "verify.enabled is false: verified by its health gate only"
+
+
+# ---------------------------------------------------------------- a rollout stopped at its canary: what answers
+
+NOT_REACHED = "not reached: the rollout stopped before this host (it keeps serving its version)"
+ROLLED_BACK = (
+    "rolled back (standin failed its health gate: the unit is in state failed (it exited too often: systemd's "
+    "start limit was hit)); the previous version serves again"
+)
+UP = {"healthy": True, "msg": "healthy: /v1/models 200", "models": ["sparkfleet/tiny-llama"]}
+DOWN = {"healthy": False, "msg": "not healthy yet: /v1/models -> [Errno 111] Connection refused"}
+
+
+def _three(
+    outcomes: dict[str, str], answers: Mapping[str, Any] | None, rows: list[Row] | None = None
+) -> dict[str, Any]:
+    services = make_plan([CPU], NO_GPU).services
+    plans = {h: services for h in ("spark-01", "spark-02", "station-01")}
+    return reconcile(rows or [], plans, outcomes=outcomes, answers=answers)
+
+
+def _hosts(rec: dict[str, Any]) -> dict[str, tuple[int, str, str]]:
+    return {h["host"]: (h["serving"], h["serves"], h["why"]) for h in rec["hosts"]}
+
+
+def test_a_rollout_stopped_at_its_canary_still_serves_everywhere() -> None:
+    # The canary (station-01) failed and was rolled back, the other two were never reached: all three answer.
+    outcomes = {"spark-01": NOT_REACHED, "spark-02": NOT_REACHED, "station-01": ROLLED_BACK}
+    answers = {h: {"standin": UP} for h in ("spark-01", "spark-02", "station-01")}
+    rec = _three(outcomes, answers)
+    assert rec["line"] == "expected 3, serving 3 (1 rolled back, 2 not reached)"
+    assert rec["ok"] is True
+    assert rec["missing"] == []
+    assert rec["serving_other_version"] == {"rolled back": 1, "not reached": 2}
+    assert _hosts(rec) == {
+        "spark-01": (1, "the previous version", "not reached"),
+        "spark-02": (1, "the previous version", "not reached"),
+        "station-01": (1, "the previous version", "rolled back"),
+    }
+    assert rec["hosts"][0]["models"] == ["sparkfleet/tiny-llama"]
+    assert rec["hosts"][2]["outcome"] == ROLLED_BACK  # the whole outcome is kept for the table's last column
+
+
+def test_updated_rolled_back_not_reached_and_down_each_say_what_they_serve() -> None:
+    services = make_plan([CPU], NO_GPU).services
+    plans = {h: services for h in ("a-updated", "b-rolled-back", "c-not-reached", "d-down", "e-unreachable")}
+    outcomes = {
+        "a-updated": "updated",
+        "b-rolled-back": ROLLED_BACK,
+        "c-not-reached": NOT_REACHED,
+        "d-down": NOT_REACHED,
+        "e-unreachable": "the host failed or was unreachable before verification",
+    }
+    answers = {
+        "a-updated": {"standin": UP},
+        "b-rolled-back": {"standin": UP},
+        "c-not-reached": {"standin": UP},
+        "d-down": {"standin": DOWN},
+    }  # e-unreachable never answered the probe
+    # The rolled-back host's failed benchmark belongs to the version that no longer serves.
+    rows = [_passed("a-updated", "standin"), Row(host="b-rolled-back", service="standin", failed_checks=["chat"])]
+    rec = reconcile(rows, plans, outcomes=outcomes, answers=answers)
+    assert rec["line"] == "expected 5, serving 3 (1 rolled back, 1 not reached; 0 skipped by choice, 2 missing)"
+    assert rec["ok"] is False
+    assert _hosts(rec) == {
+        "a-updated": (1, "this run's version", "updated"),
+        "b-rolled-back": (1, "the previous version", "rolled back"),
+        "c-not-reached": (1, "the previous version", "not reached"),
+        "d-down": (0, "nothing", "not reached; down"),
+        "e-unreachable": (0, "unknown", "down or unreachable"),
+    }
+    reasons = {m["host"]: m["reason"] for m in rec["missing"]}
+    assert reasons == {
+        "d-down": "down: does not answer its health paths: not healthy yet: /v1/models -> [Errno 111] Connection "
+        f"refused ({NOT_REACHED})",
+        "e-unreachable": "down or unreachable: the host failed or was unreachable before verification",
+    }
+
+
+def test_this_runs_version_that_answers_but_failed_its_benchmark_is_missing() -> None:
+    failed = Row(host="spark-01", service="standin", benchmark_ok=True, failed_checks=["chat"])
+    rec = _three({h: "updated" for h in ("spark-01", "spark-02", "station-01")},
+                 {h: {"standin": UP} for h in ("spark-01", "spark-02", "station-01")},
+                 [failed, _passed("spark-02", "standin"), _passed("station-01", "standin")])  # fmt: skip
+    assert rec["line"] == "expected 3, serving 2 (0 skipped by choice, 1 missing)"
+    assert [(m["host"], m["reason"]) for m in rec["missing"]] == [("spark-01", "failed verification: chat")]
+
+
+def test_a_host_that_did_not_answer_the_probe_is_down_or_unreachable_whatever_it_did_before() -> None:
+    outcomes = {"spark-01": NOT_REACHED, "spark-02": NOT_REACHED, "station-01": ROLLED_BACK}
+    rec = _three(outcomes, {"spark-01": {"standin": UP}, "station-01": {"standin": UP}})
+    assert rec["line"] == "expected 3, serving 2 (1 rolled back, 1 not reached; 0 skipped by choice, 1 missing)"
+    [m] = rec["missing"]
+    assert m["host"] == "spark-02"
+    assert m["reason"] == (
+        f"down or unreachable: the host did not answer the probe at the end of the run (its outcome: {NOT_REACHED})"
+    )
+    assert _hosts(rec)["spark-02"] == (0, "unknown", "down or unreachable")
+
+
+def test_a_probe_result_of_any_shape_is_read_without_a_crash() -> None:
+    answers = {"spark-01": {"standin": True}, "spark-02": {"standin": "yes"}, "station-01": {"standin": {"msg": 3}}}
+    rec = _three({}, answers)
+    assert rec["line"] == "expected 3, serving 1 (0 skipped by choice, 2 missing)"
+    assert {m["host"] for m in rec["missing"]} == {"spark-02", "station-01"}
+
+
+def test_the_markdown_shows_what_each_host_serves_and_why() -> None:
+    outcomes = {"spark-01": NOT_REACHED, "spark-02": NOT_REACHED, "station-01": ROLLED_BACK}
+    fleet = Fleet(rows=[], concurrencies=[], slow_margin=0.2)
+    fleet.reconciliation = _three(outcomes, {h: {"standin": UP} for h in outcomes})
+    lines = render_markdown(fleet)
+    assert lines[-1] == "**expected 3, serving 3 (1 rolled back, 2 not reached)**"
+    assert "| host | expected | serving | serves | why | this run |" in lines
+    assert f"| spark-01 | 1 | 1 | the previous version (sparkfleet/tiny-llama) | not reached | {NOT_REACHED} |" in lines
+    assert not any(line.startswith("- MISSING") for line in lines)
+
+
+def test_without_a_probe_the_benchmark_is_the_evidence_as_before() -> None:
+    # site.yml probes nothing: a rolled-back host without a passing benchmark is missing, with its outcome.
+    rec = _three({"station-01": ROLLED_BACK}, None, [_passed("spark-01", "standin"), _passed("spark-02", "standin")])
+    assert rec["line"] == "expected 3, serving 2 (0 skipped by choice, 1 missing)"
+    assert rec["probed"] is False
+    assert [(m["host"], m["reason"]) for m in rec["missing"]] == [("station-01", ROLLED_BACK)]
+    assert _hosts(rec)["station-01"] == (0, "not verified", "rolled back")  # not known to answer, nor not to

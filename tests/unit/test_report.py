@@ -6,6 +6,7 @@ import copy
 import json
 import re
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -449,3 +450,115 @@ def test_not_run_rows_are_neither_passes_nor_failures() -> None:
     assert (data["passed"], data["failed"], data["not_run"], data["failed_hosts"]) == (0, 0, 1, [])
     assert "0 of 1 services passed, 1 not run." in rep_md.render_markdown(f)
     assert '<span class="badge notrun">NOT RUN</span>' in rep_html.render_html(f)
+
+
+# ---------------------------------------------------------------- hostile values everywhere in the page
+
+SCRIPT = "<script>alert(1)</script>"
+ATTR = '"onmouseover=alert(2) x="'
+CLOSE = "</svg></table><script>alert(3)</script>"
+JS_URL = "javascript:alert(4)"
+
+
+class _Page(HTMLParser):
+    """Every element, attribute and text of a page, as a browser's tokenizer sees them."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[str] = []
+        self.ends: list[str] = []
+        self.attrs: list[tuple[str, str]] = []
+        self.text: list[str] = []
+        self.feed(page)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs.extend((name, value or "") for name, value in attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.ends.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def _hostile_page(tmp_path: Path) -> str:
+    host = f"spark{ATTR}"
+    r = fixture("spark-01")
+    r.update(host=host, service=CLOSE, model=SCRIPT, engine=ATTR, profile=JS_URL, ok=False, failures=[ATTR + SCRIPT])
+    r["checks"] = [{"name": CLOSE, "status": "fail"}, {"name": SCRIPT, "status": "not_reported"}]
+    g = fixture("spark-02")
+    g.update(host=SCRIPT, service=f"gateway:{SCRIPT}", model=SCRIPT)
+    reports = tmp_path / "reports"
+    write(reports / "a.json", r)
+    write(reports / "g.json", g)
+    dest = tmp_path / "out" / "r2"
+    history = tmp_path / "out" / contracts.HISTORY_FILE
+    previous = {"schema": contracts.HISTORY_SCHEMA, "run_id": SCRIPT + ATTR, "record": {"commit": CLOSE},
+                "passed": 1, "total": 1, "rows": [{"host": host, "service": CLOSE, "model": SCRIPT, "engine": ATTR,
+                                                    "output_tps": {"1": 1e9, "8": 1e9, "32": 1e9}}]}  # fmt: skip
+    write(history, json.dumps(previous) + "\n" + SCRIPT + "\n")
+    rep_write.generate(
+        inputs=[str(reports)],
+        dest=str(dest),
+        expected=[{"host": JS_URL, "service": ATTR, "error": CLOSE}],
+        profiles=PROFILES,
+        slow_margin=0.2,
+        run_id=ATTR,
+        generated_at=SCRIPT,
+        latest_link=None,
+        check_mode=False,
+        plans={
+            host: [{"name": CLOSE, "status": "deploy"}],
+            JS_URL: [{"name": ATTR, "status": "skipped", "reason": SCRIPT}],
+        },
+        orphans={host: [SCRIPT]},
+        outcomes={host: f"rolled back ({ATTR}); {SCRIPT}"},
+        answers={host: {CLOSE: {"healthy": False, "msg": CLOSE + JS_URL}}},
+        record={"inventory": [JS_URL], "limit": ATTR, "play": CLOSE},
+        history=True,
+    )
+    return (dest / "fleet-report.html").read_text()
+
+
+def test_hostile_values_stay_text_in_the_html(tmp_path: Path, fleet: rep_model.Fleet) -> None:
+    page = _hostile_page(tmp_path)
+    parsed, normal = _Page(page), _Page(rep_html.render_html(fleet))
+    # No element and no attribute that the page would not have anyway: nothing was injected.
+    assert "script" not in parsed.tags
+    assert set(parsed.tags) <= set(normal.tags) | {"small"}
+    names = {name for name, _value in parsed.attrs}
+    assert not any(n.startswith("on") for n in names), names
+    assert names <= {name for name, _value in normal.attrs}
+    assert not any(n in ("href", "src", "action", "formaction", "xlink:href") for n in names)
+    assert not any(v.strip().lower().startswith("javascript:") for _n, v in parsed.attrs)
+    # Every element closes where the page closes it (no </svg> or </table> from a value).
+    assert parsed.tags.count("svg") == parsed.ends.count("svg") == 2
+    assert parsed.tags.count("table") == parsed.ends.count("table")
+    # The values are all there, as text (and in the data- attributes, as values).
+    text = "".join(parsed.text)
+    for value in (SCRIPT, ATTR, CLOSE, JS_URL):
+        assert value in text, value
+    assert ("data-host", f"spark{ATTR}") in parsed.attrs
+    assert f"rolled back ({ATTR}); {SCRIPT}" in text  # the host's outcome, in the table of what each host serves
+    assert "history: line 2 skipped: not JSON" in text
+    for svg in svgs(page):  # the plots are still well-formed XML
+        assert svg.tag == f"{SVG_NS}svg"
+
+
+def test_a_reconciliation_passed_in_is_escaped_too() -> None:
+    # The gateway's rebuild passes the verify stage's reconciliation back in: its values are not trusted either.
+    fleet = rep_model.Fleet(rows=[], concurrencies=[], slow_margin=0.2)
+    fleet.reconciliation = {
+        "expected": SCRIPT, "serving": ATTR, "ok": False, "line": CLOSE, "probed": True,
+        "serving_other_version": {SCRIPT: 1}, "hosts": [{"host": ATTR, "outcome": SCRIPT}, "junk"],
+        "missing": [{"host": SCRIPT, "service": ATTR, "reason": CLOSE}, 3], "orphans": "junk",
+    }  # fmt: skip
+    parsed = _Page(rep_html.render_html(fleet))
+    assert "script" not in parsed.tags
+    assert not any(n.startswith("on") for n, _v in parsed.attrs)
+    text = "".join(parsed.text)
+    assert f"{ATTR} / {SCRIPT}" in text and CLOSE in text
+    lines = rep_md.render_markdown(fleet)  # the Markdown reads it without a crash too
+    assert f"- MISSING: {SCRIPT}/{ATTR}: {CLOSE}" in lines

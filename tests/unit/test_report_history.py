@@ -168,3 +168,103 @@ def test_plan_digests_follow_the_variables() -> None:
     assert same["plan_digests"]["a"] == same["plan_digests"]["b"]
     other = rep_history.run_record(None, None, {"a": [{"name": "x", "port": 2}]})
     assert other["plan_digests"]["a"] != same["plan_digests"]["a"]
+
+
+# ---------------------------------------------------------------- a history.jsonl that is not all ours
+
+
+def _valid(run_id: Any, **extra: Any) -> dict[str, Any]:
+    return {"schema": contracts.HISTORY_SCHEMA, "run_id": run_id, "rows": [], "record": {}, **extra}
+
+
+MALFORMED: list[tuple[str, str]] = [
+    ("not json", "not JSON (Expecting value)"),
+    ("[1, 2]", "JSON list, not an object"),
+    ('"a string"', "JSON str, not an object"),
+    ('{"schema": "someone.else/v1", "run_id": "x"}', f"not a {contracts.HISTORY_SCHEMA} line"),
+    (json.dumps(_valid("")), "run_id must be a non-empty string of at most 200 characters"),
+    (json.dumps(_valid("x" * 201)), "run_id must be a non-empty string of at most 200 characters"),
+    (json.dumps(_valid(7)), "run_id must be a non-empty string"),
+    (json.dumps(_valid("r", record=["commit"])), "record must be an object"),
+    (json.dumps(_valid("r", record={"commit": {"sha": 1}})), "record.commit must be a string"),
+    (json.dumps(_valid("r", passed=True)), "passed must be a count (an integer, 0 or more)"),
+    (json.dumps(_valid("r", total="4")), "total must be a count"),
+    (json.dumps(_valid("r", rows="spark-01")), "rows must be a list"),
+    (json.dumps(_valid("r", rows=[["spark-01"]])), "rows[0] must be an object"),
+    (json.dumps(_valid("r", rows=[{"host": 1}])), "rows[0].host must be a string"),
+    (json.dumps(_valid("r", rows=[{"output_tps": [1.0]}])), "rows[0].output_tps must be an object of finite numbers"),
+    (json.dumps(_valid("r", rows=[{"output_tps": {"1": "fast"}}])), "rows[0].output_tps must be an object"),
+    (json.dumps(_valid("r", rows=[{"output_tps": {"1": float("nan")}}])),  # NaN: JSON that Python reads
+     "rows[0].output_tps must be an object of finite numbers"),
+    ('{"schema": "%s", "run_id": "r", "rows": [{"output_tps": {"1": %s}}]}' % (contracts.HISTORY_SCHEMA, "9" * 400),  # noqa: UP031 - braces of JSON
+     "rows[0].output_tps must be an object of finite numbers"),
+    ("[" * 100_000, "not JSON (nested too deeply)"),
+    ("1" * 5000, "not JSON (Exceeds the limit (4300 digits) for integer string conversion)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "note"), MALFORMED, ids=[n.split("(")[0].strip() for _, n in MALFORMED])
+def test_a_malformed_history_line_is_skipped_with_a_note(tmp_path: Path, line: str, note: str) -> None:
+    path = tmp_path / contracts.HISTORY_FILE
+    path.write_text(json.dumps(_valid("r0")) + "\n" + line + "\n" + json.dumps(_valid("r1")) + "\n")
+    history = rep_history.load_history(path)
+    assert [e["run_id"] for e in history.entries] == ["r0", "r1"]
+    [got] = history.notes
+    assert got.startswith(f"history: line 2 skipped: {note}"), got
+    assert history.writable is True
+
+
+def test_bad_lines_never_stop_the_report_and_their_notes_are_in_it(tmp_path: Path) -> None:
+    reports = fleet_copy(tmp_path)
+    generate(reports, "r1")
+    path = tmp_path / "out" / contracts.HISTORY_FILE
+    good = path.read_bytes()
+    huge = json.dumps(_valid("huge", pad="x" * rep_history.HISTORY_MAX_LINE_BYTES)).encode()
+    path.write_bytes(good + b"not json\n" + b"\xff\xfe{}\n" + huge + b"\n" + b'{"schema": 1}\n')
+    result = generate(reports, "r2")
+    assert result["warnings"] == [
+        "history: line 2 skipped: not JSON (Expecting value)",
+        "history: line 3 skipped: not UTF-8 text",
+        f"history: line 4 skipped: {len(huge):,} bytes, longer than a line may be (1,048,576)",
+        f"history: line 5 skipped: not a {contracts.HISTORY_SCHEMA} line",
+    ]
+    assert "- report input: history: line 2 skipped: not JSON (Expecting value)" in result["markdown_lines"]
+    assert result["summary"]["previous_run"] == "r1"  # the good line still counts
+    # The rewritten history keeps only its own lines.
+    assert [e["run_id"] for e in history_lines(tmp_path)] == ["r1", "r2"]
+
+
+def test_the_notes_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / contracts.HISTORY_FILE
+    path.write_text("junk\n" * 500)
+    history = rep_history.load_history(path)
+    assert len(history.notes) == rep_history.HISTORY_MAX_NOTES + 1
+    assert history.notes[-1] == f"history: {500 - rep_history.HISTORY_MAX_NOTES} more lines skipped"
+
+
+def test_only_the_newest_part_of_a_huge_history_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lines = [json.dumps(_valid(f"r{i:03d}")) + "\n" for i in range(100)]
+    path = tmp_path / contracts.HISTORY_FILE
+    path.write_text("".join(lines))
+    budget = sum(len(x) for x in lines[-10:]) + 5  # the 10 newest lines and the end of one more
+    monkeypatch.setattr(rep_history, "HISTORY_MAX_BYTES", budget)
+    history = rep_history.load_history(path)
+    assert [e["run_id"] for e in history.entries] == [f"r{i:03d}" for i in range(90, 100)]
+    assert history.notes == [
+        f"history: the file holds {path.stat().st_size:,} bytes; only its newest {budget:,} were read "
+        "(the line numbers below count from there)"
+    ]
+    # A budget that ends exactly at a line's start keeps that line whole.
+    monkeypatch.setattr(rep_history, "HISTORY_MAX_BYTES", budget - 5)
+    assert len(rep_history.load_history(path).entries) == 10
+
+
+def test_a_history_that_cannot_be_read_is_noted_and_left_alone(tmp_path: Path) -> None:
+    reports = fleet_copy(tmp_path)
+    (tmp_path / "out" / contracts.HISTORY_FILE).mkdir(parents=True)  # a directory where the file should be
+    result = generate(reports, "r1")
+    [note] = result["warnings"]
+    assert note.startswith("history: ") and note.endswith("cannot be read (Is a directory); it is left as it is")
+    assert (tmp_path / "out" / "r1" / "fleet-report.md").is_file()
+    assert (tmp_path / "out" / contracts.HISTORY_FILE).is_dir()
+    assert not any(w.endswith(contracts.HISTORY_FILE) for w in result["written"])

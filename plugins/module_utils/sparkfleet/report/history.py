@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,27 +72,136 @@ def history_entry(fleet: Fleet) -> dict[str, Any]:
     }
 
 
-def load_history(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """The kept summaries, oldest first; a line that is not one of ours is skipped with a warning."""
+# What reading history.jsonl holds itself to: the file is written by this module, but it lives beside the reports
+# where anyone may edit it, and a line that is not one of ours must never stop the report.
+HISTORY_MAX_BYTES = 16 << 20  # only the newest part of a larger file is read
+HISTORY_MAX_LINE_BYTES = 1 << 20  # a longer line is skipped unread
+HISTORY_MAX_NOTES = 10  # notes about skipped lines, then one line counting the rest
+_RUN_ID_MAX = 200
+
+
+@dataclass
+class History:
+    """The kept summaries of history.jsonl (oldest first), the notes about what was skipped, and whether the file
+    may be rewritten (false when it exists but cannot be read: it is left as it is)."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    writable: bool = True
+
+
+def _is_num(value: Any) -> bool:
+    """A finite number that converts to a float (an integer of 400 digits does not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
     try:
-        text = path.read_text(encoding="utf-8")
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def entry_problem(entry: Any) -> str | None:
+    """Why a parsed history line is not a summary this module can use (None when it is): every value the report
+    reads from it has the type it needs, so a hand-edited or foreign line is skipped, never a crash later."""
+    if not isinstance(entry, dict):
+        return f"JSON {type(entry).__name__}, not an object"
+    if entry.get("schema") != HISTORY_SCHEMA:
+        return f"not a {HISTORY_SCHEMA} line"
+    run_id = entry.get("run_id")
+    if not isinstance(run_id, str) or not run_id.strip() or len(run_id) > _RUN_ID_MAX:
+        return f"run_id must be a non-empty string of at most {_RUN_ID_MAX} characters"
+    if not isinstance(entry.get("generated_at", ""), str):
+        return "generated_at must be a string"
+    record = entry.get("record", {})
+    if not isinstance(record, dict):
+        return "record must be an object"
+    if not isinstance(record.get("commit", ""), str):
+        return "record.commit must be a string"
+    for key in ("passed", "total"):
+        if key in entry and not _is_count(entry[key]):
+            return f"{key} must be a count (an integer, 0 or more)"
+    rows = entry.get("rows", [])
+    if not isinstance(rows, list):
+        return "rows must be a list"
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            return f"rows[{i}] must be an object"
+        for key in ("host", "service", "model", "engine", "status"):
+            if key in row and not isinstance(row[key], str):
+                return f"rows[{i}].{key} must be a string"
+        tps = row.get("output_tps", {})
+        if not isinstance(tps, dict) or not all(_is_num(v) for v in tps.values()):
+            return f"rows[{i}].output_tps must be an object of finite numbers"
+    return None
+
+
+def _lines(path: Path, history: History) -> list[tuple[int, bytes]]:
+    """(line number, bytes) of the newest HISTORY_MAX_BYTES of the file; notes what was left unread."""
+    with path.open("rb") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        start = max(0, size - HISTORY_MAX_BYTES)
+        # One byte more: whether the part read starts a line (the byte before it ends one).
+        fh.seek(max(0, start - 1))
+        data = fh.read(HISTORY_MAX_BYTES + (1 if start else 0))
+    if start:
+        cut = data.find(b"\n")
+        data = data[cut + 1 :] if cut >= 0 else b""
+        history.notes.append(
+            f"history: the file holds {size:,} bytes; only its newest {HISTORY_MAX_BYTES:,} were read "
+            "(the line numbers below count from there)"
+        )
+    return list(enumerate(data.split(b"\n"), 1))
+
+
+def load_history(path: Path) -> History:
+    """The kept summaries, oldest first. Never raises: a line that is not one of ours (not JSON, not an object,
+    another schema, a value of the wrong type, too long, not UTF-8) is skipped with a note, e.g.
+    ``history: line 17 skipped: not JSON``, and the notes go into the report."""
+    history = History()
+    try:
+        lines = _lines(path, history)
     except FileNotFoundError:
-        return [], []
-    entries: list[dict[str, Any]] = []
-    warnings: list[str] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+        return history
+    except OSError as exc:
+        history.notes.append(f"history: {path} cannot be read ({exc.strerror or exc}); it is left as it is")
+        history.writable = False
+        return history
+    skipped: list[str] = []
+    for n, raw in lines:
+        if not raw.strip():
+            continue
+        if len(raw) > HISTORY_MAX_LINE_BYTES:
+            skipped.append(
+                f"history: line {n} skipped: {len(raw):,} bytes, longer than a line may be ({HISTORY_MAX_LINE_BYTES:,})"
+            )
             continue
         try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            warnings.append(f"{path}:{n}: not JSON ({exc.msg}), skipped")
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            skipped.append(f"history: line {n} skipped: not UTF-8 text")
             continue
-        if not isinstance(entry, dict) or entry.get("schema") != HISTORY_SCHEMA or not entry.get("run_id"):
-            warnings.append(f"{path}:{n}: not a {HISTORY_SCHEMA} line, skipped")
+        try:
+            entry = json.loads(text)
+        except RecursionError:
+            skipped.append(f"history: line {n} skipped: not JSON (nested too deeply)")
             continue
-        entries.append(entry)
-    return entries, warnings
+        except ValueError as exc:  # JSONDecodeError, and an integer too long to convert
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":")[0]
+            skipped.append(f"history: line {n} skipped: not JSON ({msg})")
+            continue
+        problem = entry_problem(entry)
+        if problem is not None:
+            skipped.append(f"history: line {n} skipped: {problem}")
+            continue
+        history.entries.append(entry)
+    history.notes.extend(skipped[:HISTORY_MAX_NOTES])
+    if len(skipped) > HISTORY_MAX_NOTES:
+        history.notes.append(f"history: {len(skipped) - HISTORY_MAX_NOTES} more lines skipped")
+    return history
 
 
 def previous_entry(entries: list[dict[str, Any]], run_id: str) -> dict[str, Any] | None:
@@ -132,11 +244,13 @@ def update_history(
     kept = [e for e in entries if e.get("run_id") != entry["run_id"]] + [entry]
     kept = kept[-keep:] if keep > 0 else kept
     text = "".join(json.dumps(e, sort_keys=True) + "\n" for e in kept)
+    blob = text.encode("utf-8")
     try:
-        current = path.read_text(encoding="utf-8")
+        # Compared as bytes, and read only when the sizes agree: the file may be huge or not text at all.
+        same = path.stat().st_size == len(blob) and path.read_bytes() == blob
     except FileNotFoundError:
-        current = None
-    if current == text:
+        same = False
+    if same:
         return False
     if not check_mode:
         path.parent.mkdir(parents=True, exist_ok=True)

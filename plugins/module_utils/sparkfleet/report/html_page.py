@@ -6,6 +6,7 @@ from .gateway import html_section as gateway_html_section
 from .history import record_items
 from .markdown import ceiling_text, failed_text, fmt_num, fmt_pct, ttft_text
 from .model import Fleet, Row
+from .reconcile import HOST_HEADER, dict_entries, host_cells, host_entries, shows_hosts
 from .svg import esc, svg_throughput, svg_ttft
 
 # --------------------------------------------------------------------------------------------- HTML
@@ -56,7 +57,7 @@ footer { color: #6b7580; font-size: 12px; margin-top: 28px; }
 
 
 def _html_row(r: Row, levels: list[int]) -> str:
-    badge = f'<span class="badge {r.status.lower().replace(" ", "")}">{r.status}</span>'
+    badge = f'<span class="badge {esc(r.status.lower().replace(" ", ""))}">{esc(r.status)}</span>'
     if r.flagged:
         badge += '<span class="badge slow" title="slower than the fleet median">\u2691 slow</span>'
     cells = [
@@ -76,7 +77,7 @@ def _html_row(r: Row, levels: list[int]) -> str:
         width = max(0.0, min(pct, 100.0))
         cells.append(
             f'<td class="num" title="{esc(fmt_num(r.decode_tps_per_user))} tok/s per user at concurrency '
-            f'{r.decode_concurrency}, ceiling {esc(fmt_num(r.ceiling_tps_per_user))}">'
+            f'{esc(r.decode_concurrency)}, ceiling {esc(fmt_num(r.ceiling_tps_per_user))}">'
             f'<span class="bar"><i style="width:{width:.0f}%"></i></span>{esc(ceiling_text(r))}</td>'
         )
     cells.append(f'<td class="failed">{esc(failed_text(r))}</td>')
@@ -85,27 +86,61 @@ def _html_row(r: Row, levels: list[int]) -> str:
 
 
 def _reconciliation_card(fleet: Fleet) -> str:
+    """serving / planned: red when a service is missing (or an orphan runs), amber when some serve another version
+    than this run's (rolled back, not reached), green otherwise."""
     rec = fleet.reconciliation
     if rec is None:
         return ""
-    good = "good" if rec["ok"] and not rec["orphans"] else "bad"
-    return f'<div class="card {good}" id="planned"><b>{rec["serving"]} / {rec["expected"]}</b>serving / planned</div>'
+    other = rec.get("serving_other_version")
+    other = other if isinstance(other, dict) else {}
+    cls = "bad" if not rec.get("ok") or rec.get("orphans") else ("warn" if other else "good")
+    note = ", ".join(f"{n} {words}" for words, n in other.items())
+    return (
+        f'<div class="card {cls}" id="planned"><b>{esc(rec.get("serving"))} / {esc(rec.get("expected"))}</b>'
+        f"serving / planned{f'<br><small>{esc(note)}</small>' if note else ''}</div>"
+    )
+
+
+def _reconciliation_hosts(fleet: Fleet) -> str:
+    """What each host serves and why (updated, rolled back, not reached, down), when the run says (a rollout)."""
+    rec = fleet.reconciliation
+    if rec is None or not shows_hosts(rec):
+        return ""
+    head = "".join(f"<th>{esc(h)}</th>" for h in HOST_HEADER)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="{"num" if i in (1, 2) else "nowrap" if i < 5 else "failed"}">{esc(v)}</td>'
+            for i, v in enumerate(host_cells(h))
+        )
+        + "</tr>"
+        for h in host_entries(rec)
+    )
+    return (
+        f'<div class="table-wrap"><table id="hosts"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    )
 
 
 def _reconciliation_list(fleet: Fleet) -> str:
     rec = fleet.reconciliation
-    if rec is None or not (rec["missing"] or rec["orphans"]):
+    if rec is None:
+        return ""
+    missing, orphans = dict_entries(rec, "missing"), dict_entries(rec, "orphans")
+    hosts = _reconciliation_hosts(fleet)
+    if not (missing or orphans or hosts):
         return ""
     items = [
-        f"<li>{'skipped by choice' if m['by_choice'] else '<b>missing</b>'}: {esc(m['host'])}/{esc(m['service'])}: "
-        f"{esc(m['reason'])}</li>"
-        for m in rec["missing"]
+        f"<li>{'skipped by choice' if m.get('by_choice') else '<b>missing</b>'}: "
+        f"{esc(m.get('host'))}/{esc(m.get('service'))}: {esc(m.get('reason'))}</li>"
+        for m in missing
     ]
     items += [
-        f"<li><b>not in the inventory</b>: {esc(o['host'])}/{esc(o['service'])} still runs from an earlier run</li>"
-        for o in rec["orphans"]
+        f"<li><b>not in the inventory</b>: {esc(o.get('host'))}/{esc(o.get('service'))} still runs from an earlier "
+        "run</li>"
+        for o in orphans
     ]
-    return f'<p class="meta">{esc(rec["line"])}</p><ul class="list" id="reconciliation">{"".join(items)}</ul>'
+    listed = f'<ul class="list" id="reconciliation">{"".join(items)}</ul>' if items else ""
+    return f'<p class="meta">{esc(rec.get("line"))}</p>{hosts}{listed}'
 
 
 def render_html(fleet: Fleet) -> str:

@@ -67,6 +67,7 @@ def generate(
     plans: dict[str, Any] | None = None,
     orphans: dict[str, list[str]] | None = None,
     outcomes: dict[str, str] | None = None,
+    answers: dict[str, Any] | None = None,
     reconciliation: dict[str, Any] | None = None,
     record: dict[str, Any] | None = None,
     source_dir: str | None = None,
@@ -86,7 +87,7 @@ def generate(
         files, expected, profiles=profiles, slow_margin=slow_margin, run_id=run_id, generated_at=generated_at
     )
     if plans is not None:
-        fleet.reconciliation = reconcile(fleet.rows, plans, orphans, outcomes)
+        fleet.reconciliation = reconcile(fleet.rows, plans, orphans, outcomes, answers)
     elif reconciliation:
         # A later stage rebuilding the run's report (the gateway's) keeps the reconciliation verify made.
         fleet.reconciliation = reconciliation
@@ -94,8 +95,11 @@ def generate(
     history_path = Path(dest).parent / HISTORY_FILE if history else None
     entries: list[dict[str, Any]] = []
     if history_path is not None:
-        entries, history_warnings = load_history(history_path)
-        fleet.warnings.extend(history_warnings)
+        history_read = load_history(history_path)
+        entries = history_read.entries
+        fleet.warnings.extend(history_read.notes)
+        if not history_read.writable:
+            history_path = None
         fleet.previous = previous_entry(entries, run_id)
         flag_slower(fleet.rows, fleet.previous, slow_margin)
     md_lines = render_markdown(fleet)
