@@ -14,9 +14,14 @@ description:
     Without C(expected): walks C(path) and returns its manifest (size and sha256 of every file, links kept as
     links, C(layout) C(hub) when it holds C(snapshots/)). Run on the controller or a seed host for the source.
   - >-
+    Every link is resolved inside C(path) as the kernel would (links on the way followed); the module fails, naming
+    the link and the fix and writing nothing, when one is absolute, climbs out with C(..), passes through such a
+    link, loops, ends on nothing or ends in what is not staged.
+  - >-
     With C(expected) (a source manifest): compares the files of C(path) under C(prefix) against it and returns the
     files to transfer (missing, of another size such as a partial copy, or with another sha256) and the links to
-    make. Run on the destination host.
+    make. Run on the destination host. Fails, before hashing anything, when a link of C(path) stands where staging
+    writes (C(path) itself, a directory on the way to a file or a link, a file, C(refs/main) of a plain directory).
   - >-
     A file whose size and mtime match its entry in C(manifest_file) keeps the recorded sha256 (C(verify=quick)),
     so a rerun of a staged model hashes nothing. C(manifest=record) writes the manifest of the matching files
@@ -48,7 +53,7 @@ options:
     choices: [quick, full]
     default: quick
   repo:
-    description: The Hub repo id, recorded in the manifest.
+    description: The Hub repo id, recorded in the manifest and named in a failure.
     type: str
     default: ""
   revision:

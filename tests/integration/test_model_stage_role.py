@@ -60,7 +60,9 @@ def test_role_refuses_bad_input_before_any_host_changes(tmp_path: Path) -> None:
     assert "model_stage_models[1] (org/x).seed_host ghost is not a host of the inventory" in out
 
 
-def _stage_playbook(tmp_path: Path, models: list[dict[str, Any]], *args: str) -> tuple[int, str]:
+def _stage_playbook(
+    tmp_path: Path, models: list[dict[str, Any]], *args: str, ok: bool = True, **host_vars: Any
+) -> tuple[int, str]:
     import grp
     import pwd
 
@@ -72,6 +74,7 @@ def _stage_playbook(tmp_path: Path, models: list[dict[str, Any]], *args: str) ->
         "model_stage_group": grp.getgrgid(os.getgid()).gr_name,
         "model_stage_controller_cache_dir": str(tmp_path / "cache"),
         "model_stage_models": models,
+        **host_vars,
     }
     (tmp_path / "inv.yml").write_text(json.dumps({"all": {"hosts": {"h1": host}}}))
     (tmp_path / "pb.yml").write_text("- hosts: all\n  gather_facts: false\n  roles: [sparkfleet.fleet.model_stage]\n")
@@ -86,6 +89,9 @@ def _stage_playbook(tmp_path: Path, models: list[dict[str, Any]], *args: str) ->
         capture_output=True, text=True, env=env, check=False,
     )  # fmt: skip
     out = res.stdout + res.stderr
+    if not ok:
+        assert res.returncode != 0, out[-3000:]
+        return -1, " ".join(out.replace("\\n", " ").split())
     assert res.returncode == 0, out[-3000:]
     m = re.search(r"h1\s*:\s*ok=\d+\s+changed=(\d+)", out)
     assert m, out[-2000:]
@@ -129,3 +135,53 @@ def test_role_stages_from_the_controller_and_a_seed_host(tmp_path: Path) -> None
     changed, out = _stage_playbook(tmp_path, models)
     assert changed > 0 and "org/plain: 1 of 3 files to transfer" in out
     assert target.read_bytes() == plain["model.safetensors"]
+
+
+def test_role_refuses_links_out_of_the_model_and_never_chowns_through_a_link(tmp_path: Path) -> None:
+    """A controller directory with a link out is refused before the host changes, naming the model, the link and
+    the fix; a host copy holding a link where staging writes is refused too; the links staged are owned themselves
+    (lchown), their targets untouched."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret").write_text("not a model file")
+
+    def owners() -> list[tuple[int, int, int]]:
+        return [(st.st_uid, st.st_gid, st.st_mode) for st in (outside.stat(), (outside / "secret").stat())]
+
+    watched = owners()
+    nobody: dict[str, Any] = {"model_stage_owner": "nobody", "model_stage_group": "nogroup"}
+    # A link out of the source: `here` is the directory itself, so normpath thinks here/../outside/secret is inside.
+    evil = tmp_path / "evil"
+    make_model(evil)
+    (evil / "here").symlink_to(".")
+    (evil / "tokenizer.model").symlink_to("here/../outside/secret")
+    _, out = _stage_playbook(tmp_path, [{"repo": "org/evil", "source_dir": str(evil)}], ok=False, **nobody)
+    assert f"model_stage_models: org/evil ({evil} on the controller): {evil}/tokenizer.model links to" in out
+    assert "climbs out of the model directory" in out
+    assert "replace the link with a copy of the file it names" in out
+    assert not (tmp_path / "hub").exists()  # nothing on the host
+    # The host's copy holds a link where the staging writes a directory: refused, the link's target untouched.
+    good = tmp_path / "good"
+    make_model(good)
+    (good / "alias.json").symlink_to("sub/../config.json")
+    staged = tmp_path / "hub" / "models--org--good"
+    (staged / "snapshots").mkdir(parents=True)
+    (staged / "snapshots" / "sparkfleet-staged").symlink_to(outside)
+    _, out = _stage_playbook(tmp_path, [{"repo": "org/good", "source_dir": str(good)}], ok=False, **nobody)
+    assert "org/good: this host's copy holds links where the staging writes" in out
+    assert f"{staged}/snapshots/sparkfleet-staged is a link (to {outside})" in out
+    assert sorted(p.name for p in outside.iterdir()) == ["secret"]
+    assert owners() == watched
+    # Once the link is gone the model is staged: its link is owned by nobody itself, the staged files too.
+    (staged / "snapshots" / "sparkfleet-staged").unlink()
+    changed, _ = _stage_playbook(tmp_path, [{"repo": "org/good", "source_dir": str(good)}], **nobody)
+    assert changed > 0
+    link = staged / "snapshots" / "sparkfleet-staged" / "alias.json"
+    assert os.readlink(link) == "sub/../config.json"
+    import pwd
+
+    uid = pwd.getpwnam("nobody").pw_uid
+    assert os.lstat(link).st_uid == uid
+    assert os.stat(link).st_uid == uid  # its target is a staged file, owned by nobody because it was copied
+    assert owners() == watched
+    assert _stage_playbook(tmp_path, [{"repo": "org/good", "source_dir": str(good)}], **nobody)[0] == 0

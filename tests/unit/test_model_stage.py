@@ -22,6 +22,7 @@ manifest_entry: Any = importlib.import_module(
 )
 check_entry: Any = importlib.import_module("ansible_collections.sparkfleet.fleet.plugins.modules.model_stage_check")
 HUB = "/var/lib/sparkfleet/huggingface/hub"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(entry: Any, args: dict[str, Any], check_mode: bool = False, expect: type[Exception] = ExitJson) -> Any:
@@ -142,7 +143,9 @@ def test_hub_layout_keeps_links_and_refuses_links_out(tmp_path: Path) -> None:
     assert result["links"] == {"snapshots/rev/model.bin": "../../blobs/abc"}
     assert list(result["files"]) == ["blobs/abc"]
     (hub / "snapshots" / "rev" / "evil").symlink_to("/etc/passwd")
-    assert "outside the model directory" in run(manifest_entry, {"path": str(hub)}, expect=FailJson)["msg"]
+    msg = run(manifest_entry, {"path": str(hub)}, expect=FailJson)["msg"]
+    assert f"{hub}/snapshots/rev/evil links to /etc/passwd, which is an absolute path" in msg
+    assert "a link must end inside the model directory" in msg
 
 
 def stage_args(src: Path, dest: Path, source: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -240,3 +243,139 @@ def test_unreadable_manifest_is_ignored(tmp_path: Path) -> None:
     assert manifest.load_manifest(bad) == {}
     bad.write_text(json.dumps({"schema": "other", "files": {}}))
     assert manifest.load_manifest(bad) == {}
+
+
+# ------------------------------------------------------------------ links never leave the model directory
+
+
+def linked_model(tmp_path: Path) -> tuple[Path, Path]:
+    """A hub-layout model with good links (relative, a chain, a directory link), and a file beside it."""
+    outside = tmp_path / "secret"
+    outside.write_text("not part of any model")
+    (tmp_path / "outside-dir").mkdir()
+    (tmp_path / "outside-dir" / "key").write_text("not part of any model")
+    hub = tmp_path / "models--org--linked"
+    (hub / "blobs").mkdir(parents=True)
+    (hub / "blobs" / "w1").write_bytes(b"weights")
+    (hub / "blobs" / "t1").write_bytes(b"tokenizer")
+    snap = hub / "snapshots" / "rev"
+    (snap / "sub").mkdir(parents=True)
+    (snap / "model.bin").symlink_to("../../blobs/w1")  # the Hub's own layout
+    (snap / "sub" / "tokenizer.json").symlink_to("../../../blobs/t1")
+    (snap / "alias.bin").symlink_to("model.bin")  # a link to a link, inside
+    (snap / "weights").symlink_to("../../blobs")  # a directory link, inside
+    (snap / "here").symlink_to(".")  # a link to its own directory, inside
+    return hub, snap
+
+
+def test_links_that_stay_inside_are_kept(tmp_path: Path) -> None:
+    hub, _ = linked_model(tmp_path)
+    result = run(manifest_entry, {"path": str(hub)})
+    assert result["links"] == {
+        "snapshots/rev/alias.bin": "model.bin",
+        "snapshots/rev/here": ".",
+        "snapshots/rev/model.bin": "../../blobs/w1",
+        "snapshots/rev/sub/tokenizer.json": "../../../blobs/t1",
+        "snapshots/rev/weights": "../../blobs",
+    }
+    assert sorted(result["files"]) == ["blobs/t1", "blobs/w1"]
+    assert manifest._resolve_link(hub, "snapshots/rev/alias.bin") == "blobs/w1"
+    assert manifest._resolve_link(hub, "snapshots/rev/weights") == "blobs"
+    assert manifest._resolve_link(hub, "snapshots/rev/here") == "snapshots/rev"
+
+
+# Each case: the link made in snapshots/rev, other links beside it, and what the message says.
+# {outside} is a file beside the model, {outside_dir} a directory beside it.
+LINKS_OUT = {
+    "absolute": ("abs", "{outside}", {}, "which is an absolute path"),
+    "dotdot": ("up", "../../../secret", {}, "which climbs out of the model directory"),
+    # normpath says inside (here/.. is rev), but here is rev itself: rev/.. is snapshots, then out twice.
+    "dotdot-through-a-link": ("trick", "here/../../../secret", {}, "which climbs out of the model directory"),
+    "link-to-an-absolute-link": (
+        "chain", "hop", {"hop": "{outside}"}, "leads through snapshots/rev/hop, a link to the absolute path {outside}"
+    ),
+    "link-to-a-dotdot-link": ("chain", "hop", {"hop": "../../../secret"}, "which climbs out of the model directory"),
+    "absolute-dir": ("absdir", "{outside_dir}", {}, "which is an absolute path"),
+    "dotdot-dir": ("updir", "../../../outside-dir", {}, "which climbs out of the model directory"),
+    "loop": ("loop", "loop2", {"loop2": "loop"}, "is a loop of links"),
+    "dangling": ("dangling", "../../blobs/nothing", {}, "leads to blobs/nothing, which does not exist"),
+    "through-a-file": ("notdir", "../../blobs/w1/x", {}, "leads to blobs/w1, which does not exist"),
+    # .cache is skipped by the walk (hf download's metadata): only reached through a link, to a link out.
+    "into-a-skipped-dir": ("skipped", "../../.cache/x", {}, "points into .cache, which is not staged"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(LINKS_OUT))
+def test_links_that_leave_are_refused_naming_the_link_and_the_fix(tmp_path: Path, case: str) -> None:
+    name, target, beside, why = LINKS_OUT[case]
+    hub, snap = linked_model(tmp_path)
+    fmt = {"outside": str(tmp_path / "secret"), "outside_dir": str(tmp_path / "outside-dir")}
+    (hub / ".cache").mkdir()
+    (hub / ".cache" / "x").symlink_to(fmt["outside"])
+    for other, other_target in beside.items():
+        (snap / other).symlink_to(other_target.format(**fmt))
+    (snap / name).symlink_to(target.format(**fmt))
+    watched = (tmp_path / "secret", tmp_path / "outside-dir" / "key")
+    before = {p: p.stat() for p in watched}
+    msg = run(manifest_entry, {"path": str(hub), "manifest": "cache"}, expect=FailJson)["msg"]
+    assert why.format(**fmt) in msg
+    assert f"{snap / name} links to {target.format(**fmt)}, which" in msg  # the link
+    assert "a link must end inside the model directory" in msg
+    assert "replace the link with a copy of the file it names" in msg  # the fix
+    assert not (hub / manifest.MANIFEST_NAME).exists()  # nothing written
+    assert {p: p.stat() for p in watched} == before
+
+
+def test_a_link_on_the_host_where_staging_writes_is_refused_before_any_change(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "models--org--tiny"
+    make_model(src)
+    source = run(manifest_entry, {"path": str(src)})
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    # The snapshot directory is a link out on the host: every copy and chown would land in `elsewhere`.
+    (dest / "snapshots").mkdir(parents=True)
+    (dest / "snapshots" / "r1").symlink_to(outside)
+    msg = run(manifest_entry, stage_args(src, dest, source), expect=FailJson)["msg"]
+    assert msg.startswith("org/tiny: this host's copy holds links where the staging writes")
+    assert f"{dest}/snapshots/r1 is a link (to {outside}) where the staging writes a directory" in msg
+    assert "Remove them (rm LINK" in msg and "nothing was changed on this host" in msg
+    assert list(outside.iterdir()) == []
+    # A file staging writes that is a link on the host (copy would write into the directory it names).
+    (dest / "snapshots" / "r1").unlink()
+    (dest / "snapshots" / "r1").mkdir()
+    (dest / "snapshots" / "r1" / "config.json").symlink_to(outside)
+    msg = run(manifest_entry, stage_args(src, dest, source), expect=FailJson)["msg"]
+    assert f"{dest}/snapshots/r1/config.json is a link (to {outside}) where the staging writes a file" in msg
+    # refs/main, which the role writes beside a plain directory's snapshot.
+    (dest / "snapshots" / "r1" / "config.json").unlink()
+    (dest / "refs").symlink_to(outside)
+    msg = run(manifest_entry, stage_args(src, dest, source), expect=FailJson)["msg"]
+    assert f"{dest}/refs is a link (to {outside}) where the staging writes a directory" in msg
+    (dest / "refs").unlink()
+    assert run(manifest_entry, stage_args(src, dest, source))["transfer"]  # clean again: staging goes on
+    # The model directory itself, a link on the host.
+    moved = tmp_path / "moved"
+    dest.rename(moved)
+    dest.symlink_to(moved)
+    msg = run(manifest_entry, stage_args(src, dest, source), expect=FailJson)["msg"]
+    assert f"{dest} is a link (to {moved}) where the staging writes the model directory" in msg
+
+
+def test_every_file_task_of_the_role_that_sets_an_owner_or_mode_does_not_follow_links() -> None:
+    import yaml
+
+    tasks = yaml.safe_load((ROOT / "roles" / "model_stage" / "tasks" / "model.yml").read_text())
+    owning = [
+        t for t in tasks for mod in ("ansible.builtin.file", "ansible.builtin.copy")
+        if mod in t and {"owner", "group", "mode"} & set(t[mod])
+    ]  # fmt: skip
+    assert len(owning) == 5
+    following = [
+        t["name"]
+        for t in owning
+        for mod in t
+        if mod.startswith("ansible.builtin.")
+        and mod in ("ansible.builtin.file", "ansible.builtin.copy")
+        and t[mod].get("follow") is not False
+    ]
+    assert following == []

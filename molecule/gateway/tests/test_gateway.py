@@ -4,9 +4,11 @@ Tests run in file order; each leaves both workers and the gateway healthy."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +21,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from labtest import lab_host, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
-KEY = "molecule-test-key-not-secret-0123"
+# gateway-stage.yml's sparkfleet_gateway_api_key: a leading '-', a backslash, quotes, spaces, '$', '%'.
+KEY = "-molecule \\key \"not\" 'secret' $HOME %s 0123"
+# What systemd's EnvironmentFile quoting, a shell or a launcher passing "--api-key", key would have made of it.
+MANGLED = [
+    "molecule \\key \"not\" 'secret' $HOME %s 0123",  # the leading '-' lost
+    "-molecule key \"not\" 'secret' $HOME %s 0123",  # the backslash unquoted away
+    "-molecule \\key not secret $HOME %s 0123",  # the quotes unquoted away
+    "-molecule \\key \"not\" 'secret' /root %s 0123",  # $HOME expanded
+    "-molecule",  # split at the first space
+    KEY[:-1],
+]
 GW = "http://127.0.0.1:30080"
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
 testinfra_hosts = ["sfm-gateway-a"]
@@ -51,10 +63,10 @@ def _chat(host: Any, content: str, key: str | None = KEY) -> tuple[int, dict[str
     body = json.dumps(
         {"model": "sparkfleet/tiny-llama", "messages": [{"role": "user", "content": content}], "max_tokens": 4}
     )
-    auth = f"-H 'Authorization: Bearer {key}'" if key else ""
+    auth = "-H " + shlex.quote(f"Authorization: Bearer {key}") if key else ""
     out = host.run(
         f"curl -s --max-time 60 -o /tmp/gw-reply -w '%{{http_code}}' {auth} -H 'Content-Type: application/json' "
-        f"-d '{body}' {GW}/v1/chat/completions; echo; cat /tmp/gw-reply"
+        f"-d {shlex.quote(body)} {GW}/v1/chat/completions; echo; cat /tmp/gw-reply"
     )
     code, _, reply = out.stdout.partition("\n")
     try:
@@ -70,7 +82,7 @@ def _served(host: Any) -> int:
     return int(out.stdout.strip() or 0)
 
 
-def _playbook(playbook: str, extra_vars: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+def _playbook(playbook: str, extra_vars: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.update(
         ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collections"),
@@ -87,6 +99,7 @@ def _playbook(playbook: str, extra_vars: dict[str, Any]) -> subprocess.Completed
             str(ROOT / "molecule" / "gateway" / playbook),
             "-e",
             json.dumps(extra_vars),
+            *args,
         ],
         env=env,
         capture_output=True,
@@ -106,11 +119,19 @@ def test_unit_runs_with_restart_policy_and_the_key_only_in_a_0600_file(host: Any
     assert "--discovery-provider file" in unit
     assert "--port 30080" in unit
     assert KEY not in unit
-    env_file = host.file("/etc/sparkfleet/gateway/gateway.env")
-    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
-    assert KEY in host.run("cat /etc/sparkfleet/gateway/gateway.env").stdout
-    # Not on any command line, not in the journal.
+    assert "EnvironmentFile" not in "".join(line for line in unit.splitlines() if not line.startswith("#"))
+    key_file = host.file("/etc/sparkfleet/gateway/api-key")
+    assert (key_file.user, key_file.group, key_file.mode) == ("root", "root", 0o600)
+    # The key's bytes and nothing else (no newline, no quoting).
+    on_host = host.check_output("base64 -w0 /etc/sparkfleet/gateway/api-key")
+    assert on_host == base64.b64encode(KEY.encode()).decode()
+    assert not host.file("/etc/sparkfleet/gateway/gateway.env").exists
+    # Not on any command line, not in the gateway's environment, not in the journal.
     assert KEY not in host.check_output("ps -eo args")
+    pid = host.check_output("systemctl show -p MainPID --value sparkfleet-gateway.service")
+    assert "SPARKFLEET_GATEWAY_API_KEY" not in host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    assert KEY not in host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    assert KEY not in host.check_output(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
     assert KEY not in host.run("journalctl -u sparkfleet-gateway --no-pager").stdout
     manifest = json.loads(host.file("/etc/sparkfleet/gateway/workers.json").content_string)
     assert manifest == {
@@ -124,13 +145,37 @@ def test_readiness_counts_both_workers_and_prometheus_answers(host: Any) -> None
     assert "smg_" in host.check_output("curl -sf http://127.0.0.1:29000/metrics")
 
 
+def test_prometheus_listens_on_loopback_only_and_the_api_on_every_interface(host: Any) -> None:
+    listening = host.check_output("ss -Hltn")
+    assert re.search(r"\s127\.0\.0\.1:29000\s", listening), listening
+    assert not re.search(r"\s(0\.0\.0\.0|\*|\[::\]):29000\s", listening), listening
+    assert re.search(r"\s0\.0\.0\.0:30080\s", listening), listening
+    other = _host("sfm-gateway-b")
+    # From the other host: the API answers, the metrics port refuses the connection.
+    api = other.run("curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://172.30.61.11:30080/health")
+    assert api.stdout == "200"
+    assert other.run("curl -s -o /dev/null --max-time 5 http://172.30.61.11:29000/metrics").rc != 0
+
+
 def test_requests_without_the_key_are_refused(host: Any) -> None:
     assert _chat(host, "hello", key=None)[0] == 401
     assert _chat(host, "hello", key="wrong-key-wrong-key")[0] == 401
+    # The hostile key reached smg exactly: every mangled form of it is refused.
+    assert {m: _chat(host, "hello", key=m)[0] for m in MANGLED} == dict.fromkeys(MANGLED, 401)
     assert host.run(f"curl -s -o /dev/null -w '%{{http_code}}' {GW}/workers").stdout == "401"
     code, reply = _chat(host, "hello")
     assert code == 200
     assert reply["usage"]["completion_tokens"] > 0
+
+
+def test_check_diff_after_converge_changes_nothing_on_the_gateway_host() -> None:
+    """The gateway stage under --check --diff on the converged lab: changed=0 (nothing copied, pip not asked)."""
+    res = _playbook("gateway-stage.yml", {}, "--check", "--diff")
+    out = re.sub(r"\x1b\[[0-9;]*m", "", res.stdout + res.stderr)
+    assert res.returncode == 0, out[-3000:]
+    recap = dict(re.findall(r"^(sfm-gateway-[ab])\s*:\s*ok=\d+\s+changed=(\d+)", out, re.MULTILINE))
+    assert recap == {"sfm-gateway-a": "0", "sfm-gateway-b": "0"}, out[-3000:]
+    assert KEY not in out
 
 
 def test_the_class_endpoint_file_names_the_url_and_the_variable_never_the_key() -> None:

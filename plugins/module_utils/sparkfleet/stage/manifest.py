@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,12 +78,72 @@ class Hasher:
         return {"size": st.st_size, "sha256": sha, "mtime_ns": st.st_mtime_ns}
 
 
-def _link_target(root: Path, rel: str) -> str:
+# As the kernel: a chain of more links than this is a loop (ELOOP).
+MAX_LINK_HOPS = 40
+LINK_FIX = (
+    'replace the link with a copy of the file it names (cp --remove-destination "$(readlink -f LINK)" LINK) or '
+    "point it, relatively, at a file inside the model directory; nothing was staged"
+)
+
+
+def _link_error(root: Path, rel: str, target: str, why: str) -> ManifestError:
+    return ManifestError(
+        f"{root / rel} links to {target}, which {why} (a link must end inside the model directory): {LINK_FIX}"
+    )
+
+
+def _resolve_link(root: Path, rel: str) -> str:
+    """Where the link ``rel`` ends, resolved inside ``root`` as the kernel would, links on the way followed.
+
+    Returns the path it ends on, relative to ``root`` ('' for root itself). Raises ManifestError when it (or a
+    link it passes through) is absolute, climbs above ``root`` with '..', loops, ends on nothing, or ends in what
+    staging skips: once staged, such a link would name something outside the model's copy on the host.
+    """
     target = os.readlink(root / rel)
-    inside = os.path.normpath(os.path.join(os.path.dirname(rel), target))
-    if os.path.isabs(target) or inside == ".." or inside.startswith("../"):
-        raise ManifestError(f"{root / rel} links to {target}, outside the model directory: copy the file instead")
-    return target
+    if os.path.isabs(target):
+        raise _link_error(root, rel, target, "is an absolute path")
+    # The link's own directory: real directories (the walk never enters a linked one).
+    parts = rel.split("/")[:-1]
+    pending = target.split("/")
+    hops = 0
+    while pending:
+        comp = pending.pop(0)
+        if comp in ("", "."):
+            continue
+        if comp == "..":
+            if not parts:
+                raise _link_error(root, rel, target, f"climbs out of the model directory {root}")
+            parts.pop()
+            continue
+        if (not parts and comp in SKIPPED_TOP) or comp == PARTIAL_DIR:
+            raise _link_error(
+                root,
+                rel,
+                target,
+                f"points into {'/'.join([*parts, comp])}, which is not staged (sparkfleet's "
+                "manifest, partial transfers and hf download's .cache are skipped)",
+            )
+        here = "/".join([*parts, comp])
+        path = root / here
+        if os.path.islink(path):
+            hops += 1
+            if hops > MAX_LINK_HOPS:
+                raise _link_error(root, rel, target, f"is a loop of links (more than {MAX_LINK_HOPS} hops)")
+            then = os.readlink(path)
+            if os.path.isabs(then):
+                raise _link_error(root, rel, target, f"leads through {here}, a link to the absolute path {then}")
+            pending = then.split("/") + pending
+            continue
+        if not os.path.lexists(path) or (any(c not in ("", ".") for c in pending) and not os.path.isdir(path)):
+            raise _link_error(root, rel, target, f"leads to {here}, which does not exist in the model directory")
+        parts.append(comp)
+    return "/".join(parts)
+
+
+def _link_target(root: Path, rel: str) -> str:
+    """The target of the link ``rel``, once it is known to resolve inside ``root``."""
+    _resolve_link(root, rel)
+    return os.readlink(root / rel)
 
 
 def scan(root: str | Path, hasher: Hasher) -> dict[str, Any]:
@@ -114,14 +174,55 @@ def scan(root: str | Path, hasher: Hasher) -> dict[str, Any]:
     return {"exists": True, "layout": layout, "files": files, "links": links}
 
 
-def compare(root: str | Path, expected: Mapping[str, Any], prefix: str, hasher: Hasher) -> dict[str, Any]:
+def links_in_the_way(root: str | Path, files: Iterable[str], links: Iterable[str] = ()) -> list[str]:
+    """Links on this host where staging writes: the model directory itself, a directory on the way to a file or a
+    link it makes, or a file it writes. A copy, a chown or a mkdir there would land where the link points."""
+    base = Path(root)
+    files, links = list(files), list(links)
+    found: dict[str, str] = {}
+
+    def check(rel: str, what: str) -> None:
+        path = base / rel if rel else base
+        if rel not in found and os.path.islink(path):
+            found[rel] = f"{path} is a link (to {os.readlink(path)}) where the staging writes {what}"
+
+    check("", "the model directory")
+    for rel in [*files, *links]:
+        for parent in _dirs_of([rel]):
+            check(parent, "a directory")
+    for rel in files:
+        check(rel, "a file")
+    return list(found.values())
+
+
+def compare(
+    root: str | Path, expected: Mapping[str, Any], prefix: str, hasher: Hasher, *, also_written: Iterable[str] = ()
+) -> dict[str, Any]:
     """What ``root`` lacks against a source manifest whose paths land under ``prefix``.
 
     Returns {files: {dest rel: entry} of matching files, transfer: [{path, src, size, reason}],
-    links: {dest rel: target} (all expected links), links_missing: [{path, target}]}.
+    links: {dest rel: target} (all expected links), links_missing: [{path, target}]}. Raises ManifestError, before
+    anything is hashed, when a link on the host stands where staging writes (``also_written``: files staging writes
+    besides the source's, such as refs/main).
     """
     base = Path(root)
     prefix = prefix.strip("/")
+
+    def dest_of(src: str) -> str:
+        return os.path.join(prefix, src) if prefix else src
+
+    in_the_way = links_in_the_way(
+        base,
+        [*map(dest_of, expected.get("files") or {}), *also_written],
+        map(dest_of, expected.get("links") or {}),
+    )
+    if in_the_way:
+        shown = "; ".join(in_the_way[:5]) + (f"; and {len(in_the_way) - 5} more" if len(in_the_way) > 5 else "")
+        raise ManifestError(
+            f"this host's copy holds links where the staging writes, so a copy or a change of owner would land "
+            f"outside {base}: {shown}. Remove them (rm LINK; for the model directory itself, point the hub "
+            "directory at the real disk instead of linking the model) and rerun; nothing was changed on this host"
+        )
     files: dict[str, Any] = {}
     transfer: list[dict[str, Any]] = []
     for src, want in sorted((expected.get("files") or {}).items()):
@@ -193,8 +294,11 @@ def run_module(module: Any) -> None:
     hasher = Hasher(cache=recorded.get("files") or {}, full=p["verify"] == "full")
     try:
         if p["expected"] is not None:
-            found = compare(root, p["expected"], p["prefix"] or "", hasher)
             layout = str(p["expected"].get("layout") or "files")
+            # The role writes refs/main beside the snapshot of a plain directory.
+            found = compare(
+                root, p["expected"], p["prefix"] or "", hasher, also_written=["refs/main"] if layout == "files" else []
+            )
             result: dict[str, Any] = {
                 "exists": root.is_dir(),
                 "layout": layout,
@@ -210,7 +314,7 @@ def run_module(module: Any) -> None:
             result = {"exists": scanned["exists"], "layout": layout, "transfer": [], "links_missing": [], "dirs": []}
             result["bytes_total"] = sum(int(f["size"]) for f in files.values())
     except ManifestError as exc:
-        module.fail_json(msg=str(exc))
+        module.fail_json(msg=f"{p['repo']}: {exc}" if p["repo"] else str(exc))
         return
     result.update(
         files={k: {"size": v["size"], "sha256": v["sha256"]} for k, v in files.items()},
