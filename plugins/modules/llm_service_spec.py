@@ -53,6 +53,20 @@ options:
     description: Role-wide settings (cache and env directories, restart policy, timeouts, systemd version, ...).
     type: dict
     default: {}
+  worker_sources:
+    description:
+      - Who may reach a worker's port (IPv4 addresses or CIDRs), when a gateway with an API key fronts it; unset -
+        anyone (serving/exposure.py).
+    type: list
+    elements: str
+  etcd_sources:
+    description: Who may reach an etcd's client port (IPv4 addresses or CIDRs); unset - anyone.
+    type: list
+    elements: str
+  host:
+    description: The host's name, for the comment of its firewall rules.
+    type: str
+    default: ""
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
   - sparkfleet.fleet.attributes.read_only
@@ -96,6 +110,19 @@ images:
   returned: always
   type: list
   elements: dict
+exposure:
+  description: >-
+    Per present service - its C(port), where it listens (C(listen)), C(path) (C(docker) - published by Docker,
+    C(host) - on the host's network), C(reach) (C(anyone) or C(restricted)), the sources allowed (C(allow)) and why.
+  returned: always
+  type: list
+  elements: dict
+firewall:
+  description: >-
+    The iptables-restore input (C(v4), C(v6)) of sparkfleet's chains that enforces O(worker_sources) and
+    O(etcd_sources).
+  returned: always
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -113,6 +140,9 @@ def main() -> None:
             "hf_token_present": {"type": "bool", "default": False},
             "units": {"type": "list", "elements": "str", "default": []},
             "settings": {"type": "dict", "default": {}},
+            "worker_sources": {"type": "list", "elements": "str"},
+            "etcd_sources": {"type": "list", "elements": "str"},
+            "host": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -129,6 +159,9 @@ def main() -> None:
         own_containers=p["own_containers"],
         hf_token_present=p["hf_token_present"],
         units=p["units"],
+        worker_sources=p["worker_sources"],
+        etcd_sources=p["etcd_sources"],
+        host=p["host"],
     )
     errors = result.pop("errors")
     if errors:

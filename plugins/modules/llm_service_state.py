@@ -36,6 +36,11 @@ options:
     description: The docker CLI (C(llm_serving_docker_bin)).
     type: path
     default: /usr/bin/docker
+  paths:
+    description: More files to report in RV(files) (the role's firewall unit).
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
   - sparkfleet.fleet.attributes.read_only
@@ -97,11 +102,12 @@ def main() -> None:
             "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
             "env_dir": {"type": "path", "default": "/etc/sparkfleet/serving"},
             "docker_bin": {"type": "path", "default": "/usr/bin/docker"},
+            "paths": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,
     )
     p = module.params
-    state = read_state(p["plan"], p["unit_dir"], p["env_dir"], p["docker_bin"])
+    state = read_state(p["plan"], p["unit_dir"], p["env_dir"], p["docker_bin"], paths=p["paths"])
     problems = state.pop("problems")
     if problems:
         module.fail_json(msg="llm_service_state: " + "; ".join(problems), **state)

@@ -37,13 +37,14 @@ RB_V1: dict[str, Any] = {
     "image_archive": "",
     "port": 8090,
 }
-STANDIN_NEW: dict[str, Any] = {**GOOD, "command": [*GOOD["command"], "--threads-batch", "1"]}
+COMMAND: list[str] = [str(a) for a in GOOD["command"]]  # type: ignore[attr-defined]
+STANDIN_NEW: dict[str, Any] = {**GOOD, "command": [*COMMAND, "--threads-batch", "1"]}
 RB_BROKEN: dict[str, Any] = {
     **RB_V1,
     "image": "sfi/rb:v2",
     "port": 8091,
     "env": {"SFI_RELEASE": "2"},
-    "command": [*GOOD["command"], "--no-such-flag"],
+    "command": [*COMMAND, "--no-such-flag"],
 }
 # A unit of the user's, named and labelled like sparkfleet's, without sparkfleet's marker.
 LOOKALIKE = (

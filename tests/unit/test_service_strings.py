@@ -146,12 +146,19 @@ def test_sparkfleets_own_unit_names_are_reserved() -> None:
 
 def test_every_unit_that_sparkfleet_installs_is_reserved() -> None:
     # The roles that install a sparkfleet-<name>.service of their own (llm_serving's units are the services).
-    own_units = {"gateway": ROOT / "roles" / "llm_gateway" / "defaults" / "main.yml"}
+    own_units = {
+        "gateway": ROOT / "roles" / "llm_gateway" / "defaults" / "main.yml",
+        "firewall": ROOT / "roles" / "llm_serving" / "tasks" / "firewall.yml",
+    }
     for name, where in own_units.items():
         assert f"sparkfleet-{name}" in where.read_text()
         assert name in RESERVED_SERVICE_NAMES
     templates = sorted(p.name for p in ROOT.glob("roles/*/templates/sparkfleet-*.service.j2"))
-    assert templates == ["sparkfleet-gateway.service.j2", "sparkfleet-service.service.j2"]
+    assert templates == [
+        "sparkfleet-firewall.service.j2",
+        "sparkfleet-gateway.service.j2",
+        "sparkfleet-service.service.j2",
+    ]
 
 
 # --------------------------------------------------------------------------------------------- length bounds

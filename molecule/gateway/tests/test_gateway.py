@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from labtest import lab_host, wait_until
 
 ROOT = Path(__file__).resolve().parents[3]
-# gateway-stage.yml's sparkfleet_gateway_api_key: a leading '-', a backslash, quotes, spaces, '$', '%'.
+# host_vars/sfm-gateway-a.yml's sparkfleet_gateway_api_key: a leading '-', a backslash, quotes, spaces, '$', '%'.
 KEY = "-molecule \\key \"not\" 'secret' $HOME %s 0123"
 # What systemd's EnvironmentFile quoting, a shell or a launcher passing "--api-key", key would have made of it.
 MANGLED = [
@@ -155,6 +155,22 @@ def test_prometheus_listens_on_loopback_only_and_the_api_on_every_interface(host
     api = other.run("curl -s -o /dev/null -w '%{http_code}' --max-time 5 http://172.30.61.11:30080/health")
     assert api.stdout == "200"
     assert other.run("curl -s -o /dev/null --max-time 5 http://172.30.61.11:29000/metrics").rc != 0
+
+
+def test_workers_behind_the_keyed_gateway_are_closed_to_everyone_else(host: Any) -> None:
+    """Nobody bypasses the key by talking to a worker: b's worker answers the gateway's host (a) and b itself,
+    and refuses every other address of the lab network (a itself is its own gateway host: it answers a alone)."""
+    other = _host("sfm-gateway-b")
+    assert host.run("curl -sf -o /dev/null --max-time 5 http://172.30.61.12:8080/v1/models").rc == 0
+    assert other.run("curl -sf -o /dev/null --max-time 5 http://127.0.0.1:8080/v1/models").rc == 0
+    # b is not a gateway host: a's worker drops it (no answer, not even a refusal)
+    assert other.run("curl -s -o /dev/null --max-time 5 http://172.30.61.11:8080/v1/models").rc == 28
+    rules = other.check_output("iptables -S SPARKFLEET-DOCKER")
+    assert "--ctorigdstport 8080 -j DROP" in rules and "-s 172.30.61.11/32" in rules
+    assert "sparkfleet-firewall.service" in other.check_output("systemctl list-units --no-legend sparkfleet-firewall*")
+    # The run said who may reach each port.
+    unit = other.check_output("cat /etc/systemd/system/sparkfleet-firewall.service")
+    assert unit.splitlines()[3].startswith("# org.sparkfleet.owned ")
 
 
 def test_requests_without_the_key_are_refused(host: Any) -> None:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import stat
@@ -40,15 +41,18 @@ ENGINE_LABEL = "org.sparkfleet.engine"
 # of that name would overwrite the unit (the parser refuses it). Name -> what the unit is.
 RESERVED_SERVICE_NAMES: dict[str, str] = {
     "gateway": "the llm_gateway role's gateway unit (llm_gateway_unit)",
+    "firewall": "the llm_serving role's host firewall unit (who may reach each port: serving/exposure.py)",
 }
 
 
 def unit_service_name(unit_file: str) -> str:
     """The service of a sparkfleet unit, from its file name or path (``.../sparkfleet-<name>.service``); '' for
-    any other file."""
+    any other file and for sparkfleet's own units (RESERVED_SERVICE_NAMES)."""
     base = unit_file.rsplit("/", 1)[-1]
     if base.startswith(UNIT_PREFIX) and base.endswith(".service"):
-        return base[len(UNIT_PREFIX) : -len(".service")]
+        name = base[len(UNIT_PREFIX) : -len(".service")]
+        # sparkfleet's own units (the gateway, the firewall) are never a service's
+        return "" if name in RESERVED_SERVICE_NAMES else name
     return ""
 
 
@@ -92,7 +96,7 @@ def read_owned_file(path: str, service: str) -> dict[str, Any] | None:
         if not stat.S_ISREG(st.st_mode) or st.st_size > OWNED_FILE_MAX_BYTES:
             return None
         with open(path, encoding="utf-8", errors="replace") as fh:
-            head = "".join(fh.readline() for _ in range(OWNED_MARKER_LINES))
+            head = "".join(itertools.islice(fh, OWNED_MARKER_LINES))
     except OSError:
         return None
     return read_owned_marker(head, service)

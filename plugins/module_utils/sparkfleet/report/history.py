@@ -190,7 +190,7 @@ def load_history(path: Path) -> History:
             skipped.append(f"history: line {n} skipped: not JSON (nested too deeply)")
             continue
         except ValueError as exc:  # JSONDecodeError, and an integer too long to convert
-            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":")[0]
+            msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(":", maxsplit=1)[0]
             skipped.append(f"history: line {n} skipped: not JSON ({msg})")
             continue
         problem = entry_problem(entry)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Optional
 
 from .model import SECRET_ENV_NAMES, SECRET_VARS
 
@@ -394,6 +395,11 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _holds(outer: str, inner: str) -> bool:
+    """``outer`` is ``inner`` or one of its parents."""
+    return _under(inner, outer)
+
+
 def protected_path(path: str) -> str | None:
     """Why a normalised host path must not reach a container (None: it may): the whole system, a system
     directory or sparkfleet's own, the path itself, under it, or holding it."""
@@ -407,10 +413,10 @@ def protected_path(path: str) -> str | None:
         if _under(path, root):
             return "a system directory" if path == root else f"under {root}, a system directory"
     for root, what in SPARKFLEET_PATHS.items():
-        if _under(root, path):
+        if _holds(path, root):
             return f"it holds {root}, sparkfleet's own state: {what}"
     for root in SYSTEM_PATHS:
-        if _under(root, path):
+        if _holds(path, root):
             return f"it holds {root}, a system directory"
     return None
 
@@ -665,7 +671,8 @@ def _check_oom_score_adj(spelled: str, value: str, ctx: _Context) -> Finding | N
     return None
 
 
-Check = Callable[[str, str, _Context], Finding | None]
+# Evaluated at run time on the managed host, whose Python may predate 3.10's X | None.
+Check = Callable[[str, str, _Context], Optional[Finding]]  # noqa: UP045
 CHECKS: dict[str, Check] = {
     "cap-add": _check_cap_add,
     "cgroupns": _namespace("cgroupns"),

@@ -18,6 +18,7 @@ from ..service.model import ALL_INTERFACES, ENGINES, SERVICES_VAR
 from ..service.plan import ABSENT, DEPLOY, SKIPPED
 from .dynamo import ARG_BUILDERS, dynamo_env, dynamo_volumes
 from .errors import ServingError
+from .exposure import firewall_rules, normalize_sources, service_exposure
 from .probes import own_service_names, parse_listening_ports, parse_own_containers
 
 HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
@@ -309,8 +310,15 @@ def render_plan(
     own_containers: str = "",
     hf_token_present: bool = False,
     units: Sequence[str] = (),
+    worker_sources: Sequence[str] | None = None,
+    etcd_sources: Sequence[str] | None = None,
+    host: str = "",
 ) -> dict[str, Any]:
     """Render every service of a host's plan.
+
+    ``worker_sources`` / ``etcd_sources``: who may reach a worker (behind a keyed gateway) / an etcd, IPv4 addresses
+    or CIDRs; None: anyone (serving/exposure.py). The result's ``exposure`` says it per port, ``firewall`` holds
+    the rules that enforce it.
 
     Returns {present, absent, skipped: [{name, reason}], images, orphans, errors: [str]}; errors are what only the
     host can tell (a port already taken by another process), each naming the variable. ``units`` are the paths of
@@ -319,7 +327,8 @@ def render_plan(
     settings = settings or Settings()
     refusal = _plan_refusal(plan, profiles)
     if refusal:
-        return {"present": [], "absent": [], "skipped": [], "images": [], "orphans": [], "errors": [refusal]}
+        return {"present": [], "absent": [], "skipped": [], "images": [], "orphans": [], "exposure": [],
+                "firewall": firewall_rules([], host), "errors": [refusal]}  # fmt: skip
     if plan is None:  # _plan_refusal checked it
         raise AssertionError("render_plan: no plan after _plan_refusal")
     profile_name = str(plan.get("profile") or "none")
@@ -344,6 +353,18 @@ def render_plan(
             )
             continue
         present.append(r.as_dict())
+    sources: dict[str, list[str] | None] = {}
+    for variable, given in (("llm_serving_worker_sources", worker_sources), ("llm_serving_etcd_sources", etcd_sources)):
+        if given is None:
+            sources[variable] = None
+            continue
+        sources[variable], bad = normalize_sources(given, variable)
+        errors += bad
+    exposure = [
+        service_exposure(p, bind_address=settings.bind_address, worker_sources=sources["llm_serving_worker_sources"],
+                         etcd_sources=sources["llm_serving_etcd_sources"])
+        for p in present
+    ]  # fmt: skip
     images: dict[tuple[str, str], dict[str, Any]] = {}
     for p in present:
         key = (p["image"], p["image_archive"])
@@ -355,6 +376,8 @@ def render_plan(
         "skipped": [{"name": s["name"], "reason": s["reason"]} for s in services if s["status"] == SKIPPED],
         "images": list(images.values()),
         "orphans": [names_of(n, settings) for n in orphan_names(units, {s["name"] for s in services})],
+        "exposure": exposure,
+        "firewall": firewall_rules(exposure, host),
         "errors": errors,
     }
 

@@ -105,7 +105,13 @@ def systemd_version(text: str) -> int:
 
 
 def read_state(
-    plan: dict[str, Any], unit_dir: str, env_dir: str, docker_bin: str, run: Runner | None = None
+    plan: dict[str, Any],
+    unit_dir: str,
+    env_dir: str,
+    docker_bin: str,
+    run: Runner | None = None,
+    *,
+    paths: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything llm_serving reads before it renders and writes, for the host's planned services."""
     run = run or subprocess_runner(60)
@@ -121,7 +127,7 @@ def read_state(
     if rc != 0:
         problems.append(f"systemctl --version failed (rc {rc}): {err.strip()}")
     settings = Settings(unit_dir=unit_dir, env_dir=env_dir)
-    files: dict[str, dict[str, Any]] = {env_dir: file_state(env_dir)}
+    files: dict[str, dict[str, Any]] = {env_dir: file_state(env_dir), **{p: file_state(p) for p in paths}}
     units: list[str] = []
     found = own_units(unit_dir)
     planned = [str(svc["name"]) for svc in plan.get("services") or [] if isinstance(svc, dict) and svc.get("name")]
