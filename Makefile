@@ -84,20 +84,28 @@ molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge
 	@mkdir -p .cache/molecule; cd molecule && for s in $$(ls -d */ | tr -d /); do \
 	  [ -f $$s/molecule.yml ] || continue; \
 	  echo "== molecule test -s $$s"; \
-	  (cd .. && $(BIN)/molecule test -s $$s 2>&1 | tee .cache/molecule/$$s.log) || { \
+	  (cd .. && $(TIMED) "  molecule $$s" -- bash -o pipefail -c "$(BIN)/molecule test -s $$s 2>&1 | tee .cache/molecule/$$s.log") || { \
 	    echo "== molecule $$s failed; its failed tasks (whole log: .cache/molecule/$$s.log):"; \
 	    ../$(BIN)/python shared/failed_tasks.py ../.cache/molecule/$$s.log | tail -n 150; exit 1; }; done
 
 # The lab images (debootstrap, wheel downloads, docker save: mostly waiting on the network and the disk) build
 # beside lint, sanity and unit, which need none of them; integration and Molecule start once they are there.
+# Every stage is timed and the table of the stages' wall times is printed at the end, pass or fail (a benchmark
+# figure: lab/stage_times.py; docs/testing.md keeps the record).
+STAGE_TIMES := .cache/stage-times.tsv
+TIMED = $(BIN)/python lab/stage_times.py run $(STAGE_TIMES)
 test: venv prereqs ## Everything CI runs
-	@mkdir -p .cache; echo "== lab images, built in the background (log: .cache/images.log)"; \
-	$(LAB) images > .cache/images.log 2>&1 & images=$$!; \
-	$(MAKE) --no-print-directory lint sanity unit || { kill $$images 2>/dev/null; wait $$images; exit 1; }; \
+	@mkdir -p .cache; rm -f $(STAGE_TIMES); \
+	trap 'echo; echo "== make test: each stage'"'"'s wall time"; $(BIN)/python lab/stage_times.py table $(STAGE_TIMES)' EXIT; \
+	echo "== lab images, built in the background (log: .cache/images.log)"; \
+	$(TIMED) "images (background)" -- $(LAB) images > .cache/images.log 2>&1 & images=$$!; \
+	for stage in lint sanity unit; do \
+	  $(TIMED) $$stage -- $(MAKE) --no-print-directory $$stage || { kill $$images 2>/dev/null; wait $$images; exit 1; }; \
+	done; \
 	echo "== waiting for the lab images"; \
 	wait $$images || { cat .cache/images.log; echo "sparkfleet: building the lab images failed (above)"; exit 1; }; \
 	tail -n 3 .cache/images.log; \
-	$(MAKE) --no-print-directory integration molecule
+	for stage in integration molecule; do $(TIMED) $$stage -- $(MAKE) --no-print-directory $$stage || exit 1; done
 
 # The hardware suite (tests/gpu, marker gpu): skipped where nvidia-smi finds no GPU. It needs no venv: on a GPU
 # machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.contracts import (
     read_owned_marker,
     unit_service_name,
 )
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving import exposure
+
 from tests.unit.service_helpers import render
 
 WORKER: dict[str, Any] = {

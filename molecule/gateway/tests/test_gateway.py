@@ -166,7 +166,9 @@ def test_workers_behind_the_keyed_gateway_are_closed_to_everyone_else(host: Any)
     # b is not a gateway host: a's worker drops it (no answer, not even a refusal)
     assert other.run("curl -s -o /dev/null --max-time 5 http://172.30.61.11:8080/v1/models").rc == 28
     rules = other.check_output("iptables -S SPARKFLEET-DOCKER")
-    assert "--ctorigdstport 8080 -j DROP" in rules and "-s 172.30.61.11/32" in rules
+    assert "--ctorigdstport 8080 --ctdir ORIGINAL -j DROP" in rules, rules
+    # a (the gateway's host, by its default route's address) is the only source allowed
+    assert re.findall(r"-s (\S+) ", rules) == ["172.30.61.11/32"], rules
     assert "sparkfleet-firewall.service" in other.check_output("systemctl list-units --no-legend sparkfleet-firewall*")
     # The run said who may reach each port.
     unit = other.check_output("cat /etc/systemd/system/sparkfleet-firewall.service")

@@ -49,14 +49,24 @@ def _changed(output: str) -> int:
     return int(m.group(1))
 
 
+# A unit and an env file of the user's that only look like sparkfleet's (the name pattern, the service label),
+# without sparkfleet's ownership marker: teardown never touches them.
+LOOKALIKE_UNIT = "/etc/systemd/system/sparkfleet-mine.service"
+LOOKALIKE_ENV = "/etc/sparkfleet/serving/mine.env"
+LOOKALIKE = "[Service]\nExecStart=/usr/bin/docker run --rm --label org.sparkfleet.service=mine x\n"
+
+
 def _owned(host: Any) -> dict[str, str]:
-    """Everything sparkfleet owns on the host, as the teardown looks for it."""
+    """Everything sparkfleet owns on the host, as the teardown looks for it (its marker; the look-alikes are not)."""
+    marker = "'^# org.sparkfleet.owned '"
     return {
-        "units": host.check_output("grep -l org.sparkfleet.service= /etc/systemd/system/sparkfleet-*.service || :"),
-        "env files": host.check_output("ls /etc/sparkfleet/serving/ 2>/dev/null || true"),
+        "units": host.check_output(f"grep -l {marker} /etc/systemd/system/sparkfleet-*.service || :"),
+        "env files": host.check_output(f"grep -l {marker} /etc/sparkfleet/serving/*.env 2>/dev/null || :"),
         "last-known-good": host.check_output("ls /var/lib/sparkfleet/lkg/ 2>/dev/null || true"),
         "containers": host.check_output("docker ps -a --filter label=org.sparkfleet.service --format '{{.Names}}'"),
-        "loaded units": host.check_output("systemctl list-units --all --plain --no-legend 'sparkfleet-*' || true"),
+        "loaded units": host.check_output(
+            "systemctl list-units --all --plain --no-legend 'sparkfleet-*' | grep -v sparkfleet-mine || true"
+        ),
     }
 
 
@@ -98,6 +108,8 @@ def test_teardown_check_removes_nothing(host: Any) -> None:
     # A last-known-good copy, as llm_serving keeps one before it changes a service (llm_serving_lkg_dir).
     host.run("mkdir -p /var/lib/sparkfleet/lkg/standin && cp /etc/systemd/system/sparkfleet-standin.service "
              "/var/lib/sparkfleet/lkg/standin/unit")  # fmt: skip
+    for path in (LOOKALIKE_UNIT, LOOKALIKE_ENV):
+        assert host.run(f"printf '%s' '{LOOKALIKE}' > {path}").rc == 0
     before = _owned(host)
     assert before["last-known-good"] == "standin"
     out = _playbook("playbooks/teardown.yml", "--check", "--diff")
@@ -115,6 +127,9 @@ def test_teardown_removes_what_sparkfleet_owns(host: Any) -> None:
     assert _changed(out) > 0
     assert set(_owned(host).values()) == {""}
     assert not _serving(host)
+    # The user's look-alike unit and env file are untouched.
+    assert host.file(LOOKALIKE_UNIT).content_string == LOOKALIKE
+    assert host.file(LOOKALIKE_ENV).content_string == LOOKALIKE
     assert host.run(f"docker image inspect {IMAGE}").rc == 0
     _staged_kept(host)
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contracts import SERVICE_LABEL, read_owned_file, unit_service_name
+from ..contracts import SERVICE_LABEL, UNIT_PREFIX, read_owned_file, unit_service_name
 from ..gpu import Runner, subprocess_runner
 from .render import Settings, names_of
 
@@ -127,7 +127,10 @@ def read_state(
     if rc != 0:
         problems.append(f"systemctl --version failed (rc {rc}): {err.strip()}")
     settings = Settings(unit_dir=unit_dir, env_dir=env_dir)
-    files: dict[str, dict[str, Any]] = {env_dir: file_state(env_dir), **{p: file_state(p) for p in paths}}
+    files: dict[str, dict[str, Any]] = {env_dir: file_state(env_dir)}
+    for path in paths:  # sparkfleet's own units (the firewall's): owned when they carry its marker for their name
+        own_name = path.rsplit("/", 1)[-1].removeprefix(UNIT_PREFIX).removesuffix(".service")
+        files[path] = {**file_state(path), "owned": read_owned_file(path, own_name) is not None}
     units: list[str] = []
     found = own_units(unit_dir)
     planned = [str(svc["name"]) for svc in plan.get("services") or [] if isinstance(svc, dict) and svc.get("name")]
