@@ -88,7 +88,7 @@ EXAMPLES = r"""
       log-opts:
         max-size: 50m
         max-file: "3"
-    dockerd_command_line: "{{ __docker_host_execstart.stdout }}"
+    dockerd_command_line: "{{ docker_execstart.stdout }}"
   notify: docker_host restart docker
 
 - name: Docker | Add the nvidia runtime

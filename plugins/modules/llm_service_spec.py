@@ -77,7 +77,7 @@ EXAMPLES = r"""
   sparkfleet.fleet.llm_service_spec:
     plan: "{{ ansible_facts['sparkfleet_plan'] }}"
     profiles: "{{ sparkfleet_profiles }}"
-  register: __llm_serving_spec
+  register: serving_spec
 """
 
 RETURN = r"""

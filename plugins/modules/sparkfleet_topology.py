@@ -54,7 +54,7 @@ EXAMPLES = r"""
   sparkfleet.fleet.sparkfleet_topology:
     plans: "{{ dict(ansible_play_hosts_all | zip(ansible_play_hosts_all | map('extract', hostvars)
                | map(attribute='ansible_facts.sparkfleet_plan'))) }}"
-  register: __preflight_topology
+  register: topology
   run_once: true
 """
 

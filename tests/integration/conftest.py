@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -77,3 +77,12 @@ def standin_server() -> Iterator[StandinServer]:
         yield StandinServer(base_url, STANDIN_MODEL)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def served_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One lab host converged with site.yml (tests/integration/served.py), shared by every test that needs a
+    serving host: booted, prepared and converged once per session."""
+    from tests.integration.served import converged_host
+
+    yield from converged_host(tmp_path_factory)

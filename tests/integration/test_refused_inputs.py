@@ -9,40 +9,19 @@ The host is converged with site.yml (host runtime, a stand-in service, verify). 
 
 from __future__ import annotations
 
-import json
 import re
-import shutil
-import subprocess
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.test_host_runtime import HOST_IMAGE, LabHost, _start
+from tests.integration.served import GOOD, NAME, ROOT, SITE
+from tests.integration.test_host_runtime import LabHost
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-SITE = ROOT / "site.yml"
-ARCHIVE = ROOT / "lab" / ".state" / "images" / "llm-standin.tar"
-WHEELHOUSE = ROOT / "lab" / ".state" / "wheelhouse"
-NAME = "sfi-refused-spark"
 HF_TOKEN = "hf_" + "Zz9" * 12
 NGC_KEY = "nvapi-" + "Q1w2E3r4T5" * 4
 
 pytestmark = pytest.mark.lab
 
-GOOD = {
-    "name": "standin",
-    "engine": "openai",
-    "image": "sparkfleet-lab/llm-standin:llama.cpp",
-    "image_archive": str(ARCHIVE),
-    "model": "sparkfleet/tiny-llama",
-    "gpu": "none",
-    "port": 8080,
-    "container_port": 8080,
-    "command": ["--port", "8080", "--alias", "sparkfleet/tiny-llama", "--threads", "1", "--poll", "0"],
-}
 
 # Each set is a whole inventory change; every message must be in the one failure that lists them.
 BAD_SETS: list[tuple[str, dict[str, Any], list[str]]] = [
@@ -105,29 +84,6 @@ BAD_SETS: list[tuple[str, dict[str, Any], list[str]]] = [
 SECRETS = (HF_TOKEN, NGC_KEY)
 
 
-def _inventory(workdir: Path, container: str) -> None:
-    inventory = workdir / "inventory"
-    inventory.mkdir()
-    host = {
-        "ansible_connection": "community.docker.docker",
-        "ansible_host": container,
-        "ansible_python_interpreter": "/usr/bin/python3",
-    }
-    (inventory / "hosts.yml").write_text(json.dumps({"all": {"children": {"spark-lab": {"hosts": {NAME: host}}}}}))
-    group_vars = inventory / "group_vars" / "all"
-    group_vars.mkdir(parents=True)
-    for name in ("profiles.yml", "verify.yml"):
-        (group_vars / name).symlink_to(ROOT / "group_vars" / "all" / name)
-    (group_vars / "demo-verify.yml").symlink_to(ROOT / "inventories" / "demo" / "group_vars" / "all" / "verify.yml")
-    settings = {
-        "bench_venv_wheelhouse": str(WHEELHOUSE),
-        "llm_verify_report_dir": str(workdir / "reports"),
-        "llm_serving_health_timeout_s": 300,
-        "llm_serving_services": [GOOD],
-    }
-    (group_vars / "lab.yml").write_text(json.dumps(settings))
-
-
 def _recap(output: str) -> dict[str, int]:
     match = re.search(rf"^{re.escape(NAME)}\s+:\s+(.*)$", output, re.MULTILINE)
     assert match, output[-3000:]
@@ -144,29 +100,6 @@ def _state(host: LabHost) -> str:
     )
     assert out.returncode == 0, out.stderr
     return out.stdout
-
-
-@pytest.fixture(scope="module")
-def served_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
-    if shutil.which("docker") is None:
-        pytest.skip("docker is not installed")
-    if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode != 0:
-        pytest.skip(f"image {HOST_IMAGE} is absent: run `make images`")
-    if not ARCHIVE.is_file() or not WHEELHOUSE.is_dir():
-        pytest.skip(f"{ARCHIVE} or {WHEELHOUSE} is absent: run `make images`")
-    workdir = tmp_path_factory.mktemp("refused")
-    container = f"sfi-refused-{uuid.uuid4().hex[:8]}"
-    _inventory(workdir, container)
-    _start(container)
-    host = LabHost(container, workdir)
-    try:
-        rc, output = host.playbook(ROOT / "molecule" / "shared" / "prepare.yml")
-        assert rc == 0, f"prepare failed:\n{output[-4000:]}"
-        rc, output = host.playbook(SITE)
-        assert rc == 0, f"converge failed:\n{output[-6000:]}"
-        yield host
-    finally:
-        subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True, check=False)
 
 
 def test_check_mode_on_a_converged_host_changes_nothing(served_host: LabHost) -> None:

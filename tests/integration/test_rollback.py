@@ -1,12 +1,14 @@
 """Rollback is exact and a host is one transaction, on a real lab host (systemd, a nested Docker engine).
 
-The host serves two stand-in services: `standin` and `rb` (image `sfi/rb:v1`). One run then changes both: standin
-gets a new argument (healthy), rb moves to a new tag (`sfi/rb:v2`, another image ID), a new port, a new env
-value and a server that exits at once. Checked:
+On the shared converged host (tests/integration/served.py), with a real registry on it (Debian's docker-registry)
+holding `sfi/rb:v1` and `sfi/rb:v2` (two image IDs), the host serves `standin` and `rb` (v1, pulled). One run then
+changes both: standin gets a new argument (healthy), rb moves to v2 (pulled), a new port, a new env value and a
+server that exits at once. Checked:
 - rb is judged failed after two exits, without waiting for systemd's start limit, and the message says so;
 - both services go back (the host ends the run all old): units and env files byte for byte as before, rb answers
-  on its old port from the `sfi/rb:v1` image ID, the new port is closed, standin runs its old arguments;
-- `sfi/rb:v2` still names its own image ID (the new tag is never pointed at the old image);
+  on its old port from v1's image ID, the new port is closed, standin runs its old arguments;
+- v2's tag still names the image the registry served for it (the new tag is never pointed at the old image), and
+  the next run of v2 with a working command runs v2's image, not v1's under v2's name;
 - the same failing change again gives the same result (rolling back twice);
 - `state: absent` removes rb's unit, env file, container and kept last-known-good files; a unit of the user's
   that only looks like sparkfleet's (its name, its label) survives orphan removal and `state: absent`.
@@ -14,26 +16,26 @@ value and a server that exits at once. Checked:
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.integration.test_host_runtime import HOST_IMAGE, LabHost, _start
-from tests.integration.test_refused_inputs import ARCHIVE, GOOD, ROOT, WHEELHOUSE, _inventory
+from tests.integration.served import GOOD, ROOT
+from tests.integration.test_host_runtime import LabHost
 
 pytestmark = pytest.mark.lab
 
 SERVING = ROOT / "playbooks" / "serving.yml"
-PREPARE = ROOT / "molecule" / "shared" / "prepare.yml"
+# A real registry on the lab host (Debian's docker-registry, the distribution registry; docker pulls from a loopback
+# registry without TLS): the host pulls v1 and v2 from it as it would from nvcr.io, and a rollback must not leave
+# v2's tag naming v1's image.
+REGISTRY = "127.0.0.1:5000"
 RB_V1: dict[str, Any] = {
     **GOOD,
     "name": "rb",
-    "image": "sfi/rb:v1",
+    "image": f"{REGISTRY}/sfi/rb:v1",
     "image_archive": "",
     "port": 8090,
 }
@@ -41,7 +43,7 @@ COMMAND: list[str] = [str(a) for a in GOOD["command"]]  # type: ignore[attr-defi
 STANDIN_NEW: dict[str, Any] = {**GOOD, "command": [*COMMAND, "--threads-batch", "1"]}
 RB_BROKEN: dict[str, Any] = {
     **RB_V1,
-    "image": "sfi/rb:v2",
+    "image": f"{REGISTRY}/sfi/rb:v2",
     "port": 8091,
     "env": {"SFI_RELEASE": "2"},
     "command": [*COMMAND, "--no-such-flag"],
@@ -76,42 +78,32 @@ def _serve(host: LabHost, services: list[dict[str, Any]], **extra: Any) -> tuple
 
 
 @pytest.fixture(scope="module")
-def two_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
-    if shutil.which("docker") is None:
-        pytest.skip("docker is not installed")
-    if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode != 0:
-        pytest.skip(f"image {HOST_IMAGE} is absent: run `make images`")
-    if not ARCHIVE.is_file() or not WHEELHOUSE.is_dir():
-        pytest.skip(f"{ARCHIVE} or {WHEELHOUSE} is absent: run `make images`")
-    workdir = tmp_path_factory.mktemp("rollback")
-    container = f"sfi-rollback-{uuid.uuid4().hex[:8]}"
-    _inventory(workdir, container)
-    _start(container)
-    host = LabHost(container, workdir)
-    try:
-        rc, output = host.playbook(PREPARE)
-        assert rc == 0, f"prepare failed:\n{output[-4000:]}"
-        rc, output = _serve(host, [GOOD])  # delivers the stand-in image from its archive
-        assert rc == 0, f"first deploy failed:\n{output[-6000:]}"
-        # Two tags with two image IDs, as a registry with v1 and v2 would leave them after two pulls.
-        tagged = host.sh(
-            "docker tag sparkfleet-lab/llm-standin:llama.cpp sfi/rb:v1 && "
-            "printf 'FROM sfi/rb:v1\\nLABEL org.sparkfleet.test.release=2\\n'"
-            " | DOCKER_BUILDKIT=0 docker build -q -t sfi/rb:v2 -"
-        )
-        assert tagged.returncode == 0, tagged.stderr
-        rc, output = _serve(host, [GOOD, RB_V1])
-        assert rc == 0, f"deploying rb v1 failed:\n{output[-6000:]}"
-        yield host
-    finally:
-        subprocess.run(["docker", "rm", "-f", "-v", container], capture_output=True, check=False)
+def two_services(served_host: LabHost) -> Iterator[LabHost]:
+    """The shared converged host (it serves GOOD) with a second service rb from sfi/rb:v1; afterwards the host is
+    served again with the inventory's own settings, as it was."""
+    host = served_host
+    # Two tags with two image IDs in a real registry, and neither in the host's store: serving pulls them.
+    pushed = host.sh(
+        "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null; "
+        f"for i in $(seq 30); do curl -sf http://{REGISTRY}/v2/ >/dev/null && break; sleep 1; done; "
+        f"docker tag sparkfleet-lab/llm-standin:llama.cpp {REGISTRY}/sfi/rb:v1; "
+        f"printf 'FROM {REGISTRY}/sfi/rb:v1\\nLABEL org.sparkfleet.test.release=2\\n'"
+        f" | DOCKER_BUILDKIT=0 docker build -q -t {REGISTRY}/sfi/rb:v2 -; "
+        f"docker push -q {REGISTRY}/sfi/rb:v1; docker push -q {REGISTRY}/sfi/rb:v2; "
+        f"docker rmi {REGISTRY}/sfi/rb:v1 {REGISTRY}/sfi/rb:v2"
+    )
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    rc, output = _serve(host, [GOOD, RB_V1])
+    assert rc == 0, f"deploying rb v1 failed:\n{output[-6000:]}"
+    yield host
+    rc, output = host.playbook(SERVING)
+    assert rc == 0, f"serving the host as its inventory says failed:\n{output[-4000:]}"
 
 
 def test_a_failed_change_rolls_the_whole_host_back_exactly(two_services: LabHost) -> None:
     host = two_services
     before = _files(host)
-    v1, v2 = _image_id(host, "sfi/rb:v1"), _image_id(host, "sfi/rb:v2")
-    assert v1 and v2 and v1 != v2
+    v1 = _image_id(host, f"{REGISTRY}/sfi/rb:v1")
     for attempt in (1, 2):  # rolling back twice ends where rolling back once did
         started = time.monotonic()
         rc, output = _serve(host, [STANDIN_NEW, RB_BROKEN])
@@ -126,11 +118,24 @@ def test_a_failed_change_rolls_the_whole_host_back_exactly(two_services: LabHost
         assert _files(host) == before
         assert _answers(host, 8090) and not _answers(host, 8091) and _answers(host, 8080)
         ran = host.sh("docker inspect --format '{{.Config.Image}} {{.Image}}' sparkfleet-rb").stdout.split()
-        assert ran == ["sfi/rb:v1", v1]
+        assert ran == [f"{REGISTRY}/sfi/rb:v1", v1]
         cmd = host.sh("docker inspect --format '{{json .Config.Cmd}}' sparkfleet-standin").stdout
         assert "--threads-batch" not in cmd
-        # The new release's tag still names its own image: the next run would run v2, not v1 under v2's name.
-        assert _image_id(host, "sfi/rb:v2") == v2 and _image_id(host, "sfi/rb:v1") == v1
+        # The new release's tag still names the image the registry served for it, not v1's.
+        v2 = _image_id(host, f"{REGISTRY}/sfi/rb:v2")
+        assert v2 and v2 != v1 and _image_id(host, f"{REGISTRY}/sfi/rb:v1") == v1
+
+
+def test_the_next_run_of_the_new_tag_runs_the_new_image(two_services: LabHost) -> None:
+    """After the rollbacks, v2 with a working command: the host finds v2's tag as the registry left it and runs v2
+    (before, a rollback re-tagged v2 to v1's image, and this run would have run v1 under v2's name)."""
+    host = two_services
+    v2 = _image_id(host, f"{REGISTRY}/sfi/rb:v2")
+    rc, output = _serve(host, [GOOD, {**RB_BROKEN, "command": COMMAND}])
+    assert rc == 0, output[-4000:]
+    ran = host.sh("docker inspect --format '{{.Config.Image}} {{.Image}}' sparkfleet-rb").stdout.split()
+    assert ran == [f"{REGISTRY}/sfi/rb:v2", v2]
+    assert _answers(host, 8091)
 
 
 def test_absent_removes_what_sparkfleet_wrote_and_never_a_look_alike(two_services: LabHost) -> None:

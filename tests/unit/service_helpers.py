@@ -20,6 +20,24 @@ PROFILES: dict[str, Any] = yaml.safe_load((ROOT / "group_vars" / "all" / "profil
     "sparkfleet_profiles"
 ]
 NVAPI_KEY = "nvapi-" + "Ab3_-" * 12
+# A valid SGLang service on a Spark, and the lab's CPU stand-in: the starting points of the parser's tables.
+SGLANG_SERVICE: dict[str, Any] = {
+    "name": "sg",
+    "engine": "sglang",
+    "image": "lmsysorg/sglang:latest-cu130",
+    "model": "Qwen/Qwen3-8B",
+    "model_params_b": 8.2,
+    "model_dtype": "bf16",
+}
+STANDIN_SERVICE: dict[str, Any] = {
+    "name": "standin",
+    "engine": "openai",
+    "image": "sparkfleet-lab/llm-standin:llama.cpp",
+    "model": "sparkfleet/tiny-llama",
+    "gpu": "none",
+    "port": 8080,
+    "container_port": 8080,
+}
 _GB10 = {"index": 0, "name": "NVIDIA GB10", "memory_total_mib": None, "unified_memory": True}
 SPARK_GPU: dict[str, Any] = {
     "profile": "dgx_spark",

@@ -14,18 +14,11 @@ from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.servic
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.render import Settings, render_plan
 
 from tests.conftest import ROOT
-from tests.unit.service_helpers import NO_GPU, PROFILES, SPARK_GPU, make_plan
+from tests.unit.service_helpers import NO_GPU, PROFILES, SGLANG_SERVICE, SPARK_GPU, make_plan
 
 SERVING_DOC = ROOT / "docs" / "serving.md"
 UPDATE_DOCS = os.environ.get("SPARKFLEET_UPDATE_DOCS") == "1"
-OK: dict[str, Any] = {
-    "name": "sg",
-    "engine": "sglang",
-    "image": "lmsysorg/sglang:latest-cu130",
-    "model": "Qwen/Qwen3-8B",
-    "model_params_b": 8.2,
-    "model_dtype": "bf16",
-}
+OK: dict[str, Any] = SGLANG_SERVICE
 P = "llm_serving_services[0] (sg).docker_args"
 HOST_FIX = "Fix: remove it, or set allow_host_access: true on this service"
 

@@ -11,17 +11,9 @@ from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.contra
 )
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving import exposure
 
-from tests.unit.service_helpers import render
+from tests.unit.service_helpers import STANDIN_SERVICE, render
 
-WORKER: dict[str, Any] = {
-    "name": "standin",
-    "engine": "openai",
-    "image": "sparkfleet-lab/llm-standin:llama.cpp",
-    "model": "sparkfleet/tiny-llama",
-    "gpu": "none",
-    "port": 8080,
-    "container_port": 8080,
-}
+WORKER: dict[str, Any] = STANDIN_SERVICE
 ETCD: dict[str, Any] = {
     "name": "etcd",
     "engine": "dynamo-etcd",

@@ -13,18 +13,11 @@ from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.servic
     secret_problem,
 )
 
-from tests.unit.service_helpers import NO_GPU, NVAPI_KEY, PROFILES, SPARK_GPU, make_plan
+from tests.unit.service_helpers import NO_GPU, NVAPI_KEY, PROFILES, SGLANG_SERVICE, SPARK_GPU, make_plan
 
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 VAULT_HF = "my-own-hub-token-1234567890"  # not token-shaped: found because it equals sparkfleet_hf_token
-OK: dict[str, Any] = {
-    "name": "sg",
-    "engine": "sglang",
-    "image": "lmsysorg/sglang:latest-cu130",
-    "model": "Qwen/Qwen3-8B",
-    "model_params_b": 8.2,
-    "model_dtype": "bf16",
-}
+OK: dict[str, Any] = SGLANG_SERVICE
 CPU: dict[str, Any] = {
     "name": "standin",
     "engine": "openai",

@@ -15,16 +15,9 @@ from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.servic
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.stage import spec
 
 from tests.conftest import ROOT
-from tests.unit.service_helpers import NVAPI_KEY, make_plan
+from tests.unit.service_helpers import NVAPI_KEY, SGLANG_SERVICE, make_plan
 
-OK: dict[str, Any] = {
-    "name": "sg",
-    "engine": "sglang",
-    "image": "lmsysorg/sglang:latest-cu130",
-    "model": "Qwen/Qwen3-8B",
-    "model_params_b": 8.2,
-    "model_dtype": "bf16",
-}
+OK: dict[str, Any] = SGLANG_SERVICE
 P = "llm_serving_services[0] (sg)"
 DYNAMO: dict[str, Any] = {
     "name": "fe",
