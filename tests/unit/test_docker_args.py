@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -510,3 +511,14 @@ def test_the_dynamo_engines_may_repeat_host_networking() -> None:
     }
     assert make_plan([frontend], NO_GPU).errors == []
     assert "has --network host" in "\n".join(make_plan([_with(["--network", "host"])], SPARK_GPU).errors)
+
+
+def test_preflight_on_the_host_follows_a_mount_link_to_where_it_leads(tmp_path: Path) -> None:
+    """The plan module runs on the host and passes its os.path.realpath: /data/models -> /etc is refused there,
+    while the controller-side reading (no realpath) can only judge the path as written."""
+    link = tmp_path / "models"
+    link.symlink_to("/etc")
+    svc = {**OK, "docker_args": ["-v", f"{link}:/models"]}
+    on_host = make_plan([svc], SPARK_GPU, realpath=os.path.realpath)
+    assert any("/etc" in e and "docker_args" in e for e in on_host.errors), on_host.errors
+    assert make_plan([svc], SPARK_GPU).errors == []

@@ -25,9 +25,9 @@ list of every bad spelling, and a hostile review found many that the old one mis
 denylist: which host directories hold models differs per lab (``/raid``, ``/home``, ``/mnt``), so a bind mount is
 refused when its normalised path is, is under, or holds a system directory or sparkfleet's own.
 
-Links: a path is checked as written, normalised (``//``, ``.``, ``..``, a trailing ``/``). The controller cannot
-see the host's symbolic links; ``check_docker_args(..., realpath=os.path.realpath)`` run on a host resolves them
-too (the hook is pure: it only calls the function it is given).
+Links: a path is checked as written, normalised (``//``, ``.``, ``..``, a trailing ``/``), and where it leads:
+preflight's plan module runs on the host and passes ``realpath=os.path.realpath`` (the hook is pure: it only calls
+the function it is given).
 """
 
 from __future__ import annotations

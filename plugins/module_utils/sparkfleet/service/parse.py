@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeGuard
 
 from ..contracts import RESERVED_SERVICE_NAMES
@@ -105,10 +105,13 @@ def secret_problem(value: Any, var: str) -> str | None:
 class _Checker:
     """Collects the errors of one service; ``where`` is its path in the inventory."""
 
-    def __init__(self, where: str, secrets: Sequence[str], errors: list[str]) -> None:
+    def __init__(
+        self, where: str, secrets: Sequence[str], errors: list[str], realpath: Callable[[str], str] | None = None
+    ) -> None:
         self.where = where
         self.secrets = [s for s in secrets if isinstance(s, str) and len(s.strip()) >= 8]
         self.errors = errors
+        self.realpath = realpath
 
     def err(self, key: str, text: str) -> None:
         self.errors.append(f"{self.where}.{key} {text}" if key else f"{self.where} {text}")
@@ -251,13 +254,15 @@ def _option_groups(args: Sequence[str]) -> Iterator[tuple[str, str | None]]:
         i += 1
 
 
-def _check_docker_args(c: _Checker, args: list[str], profile: Mapping[str, Any], engine: Engine, allowed: bool) -> None:
-    """docker_args against service/docker_args.py's table (the profile's capabilities are not an escalation)."""
+def _check_docker_args(c: _Checker, svc: Mapping[str, Any], profile: Mapping[str, Any], engine: Engine) -> None:
+    """docker_args against service/docker_args.py's table (the profile's capabilities are not an escalation); host
+    paths' links resolved with the host's realpath when the parser runs on the host (preflight)."""
     problems = check_docker_args(
-        args,
+        svc["docker_args"],
         profile_capabilities=capabilities(profile.get("docker_args") or []),
         host_network=engine.host_network,
-        allow_host_access=allowed,
+        allow_host_access=bool(svc["allow_host_access"]),
+        realpath=c.realpath,
     )
     for problem in problems:
         c.err("docker_args" if problem.index is None else f"docker_args[{problem.index}]", problem.text)
@@ -414,7 +419,13 @@ def _check_verify(c: _Checker, value: Any) -> dict[str, Any] | None:
 
 
 def parse_service(
-    where: str, raw: Any, *, profile: Mapping[str, Any], secrets: Sequence[str], errors: list[str]
+    where: str,
+    raw: Any,
+    *,
+    profile: Mapping[str, Any],
+    secrets: Sequence[str],
+    errors: list[str],
+    realpath: Callable[[str], str] | None = None,
 ) -> dict[str, Any] | None:
     """One service -> its normalized dict (every key present, defaults filled), or None with errors."""
     if not isinstance(raw, Mapping):
@@ -424,7 +435,7 @@ def parse_service(
         )
         return None
     before = len(errors)
-    c = _Checker(where, secrets, errors)
+    c = _Checker(where, secrets, errors, realpath)
     _known_keys(c, raw)
     out: dict[str, Any] = {}
     for f in FIELDS:
@@ -536,7 +547,7 @@ def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any],
         c.err("command", f"is set, but a {engine.name} image runs its own server: configure it with env")
     for key in ("extra_args", "command"):
         _check_engine_flags(c, engine, key, svc[key], svc["container_port"])
-    _check_docker_args(c, svc["docker_args"], profile, engine, bool(svc["allow_host_access"]))
+    _check_docker_args(c, svc, profile, engine)
     if svc["shm_size"] is not None and not SHM_RE.fullmatch(svc["shm_size"]):
         c.err("shm_size", f"is {svc['shm_size']!r}: use a docker size such as 16g or 16GB")
     for key in ("api_key_var", "api_key_env"):
@@ -594,8 +605,12 @@ def parse_services(
     profile: Mapping[str, Any] | None = None,
     secrets: Sequence[str] = (),
     var: str = SERVICES_VAR,
+    realpath: Callable[[str], str] | None = None,
 ) -> ParsedServices:
-    """Every service of a host -> normalized services and every error (names and ports unique per host)."""
+    """Every service of a host -> normalized services and every error (names and ports unique per host).
+
+    ``realpath``: where the parser runs on the host itself (preflight), the host's own os.path.realpath, so a
+    docker_args mount through a symbolic link is judged by where the link leads."""
     result = ParsedServices()
     if raw is None:
         return result
@@ -607,7 +622,9 @@ def parse_services(
     for i, item in enumerate(raw):
         label = item.get("name") if isinstance(item, Mapping) and isinstance(item.get("name"), str) else ""
         where = f"{var}[{i}]" + (f" ({label})" if label and NAME_RE.fullmatch(label) else "")
-        svc = parse_service(where, item, profile=profile or {}, secrets=secrets, errors=result.errors)
+        svc = parse_service(
+            where, item, profile=profile or {}, secrets=secrets, errors=result.errors, realpath=realpath
+        )
         # Names and ports are unique per host; checked on every entry that has them, even one with other
         # problems, so that one run lists them all.
         unique = _check_unique(where, item, names, ports, result.errors)

@@ -53,6 +53,8 @@ class PlanInputs:
     # sparkfleet unit exists (their model cache is there) and the images the host holds (repository:tag).
     installed: Collection[str] = ()
     local_images: Collection[str] = ()
+    # Resolve a docker_args host path's links (the host's own os.path.realpath when preflight runs on the host).
+    realpath: Callable[[str], str] | None = None
 
 
 @dataclass
@@ -439,7 +441,9 @@ def check_plan(inputs: PlanInputs) -> Plan:
     """Validate one host and plan what it serves. Never raises on bad input."""
     planner = _Planner(inputs)
     planner.host_checks()
-    parsed = parse_services(inputs.services, profile=planner.profile, secrets=_secrets_of(inputs))
+    parsed = parse_services(
+        inputs.services, profile=planner.profile, secrets=_secrets_of(inputs), realpath=inputs.realpath
+    )
     planner.errors.extend(parsed.errors)
     plan = Plan(
         profile=planner.profile_name,
@@ -505,6 +509,7 @@ def run_module(module: Any) -> None:
             free_disk_gb=free_disk_gb,
             installed=installed_services(str(params.get("unit_dir") or "/etc/systemd/system")),
             local_images=local_images(subprocess_runner(30)),
+            realpath=os.path.realpath,
         )
     )
     for warning in plan.warnings:
