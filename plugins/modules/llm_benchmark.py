@@ -37,11 +37,18 @@ options:
     type: str
     required: true
   engine:
-    description: The engine; it picks the health endpoint (sglang C(/health_generate), nim C(/v1/health/ready),
-      vllm and openai C(/health)).
+    description: The engine; without O(health_paths) it picks the health endpoints from sparkfleet's one engine
+      table (sglang C(/health_generate), nim C(/v1/health/ready), vllm C(/health); openai C(/health), and
+      C(/v1/models) decides when it answers 404).
     type: str
     choices: [sglang, nim, vllm, openai]
     default: openai
+  health_paths:
+    description: The service's health endpoints in order (the plan's C(health_paths)); readiness waits for the first
+      that answers, C(/v1/models) is checked after. Empty - the engine's.
+    type: list
+    elements: str
+    default: []
   service:
     description: Service name for the report (the C(llm_serving_services) entry).
     type: str
@@ -255,6 +262,7 @@ def main() -> None:
         base_url=dict(type="str", required=True),
         model=dict(type="str", required=True),
         engine=dict(type="str", default="openai", choices=["sglang", "nim", "vllm", "openai"]),
+        health_paths=dict(type="list", elements="str", default=[]),
         service=dict(type="str", default=""),
         host=dict(type="str", default=""),
         profile=dict(type="str"),

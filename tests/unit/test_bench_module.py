@@ -166,3 +166,15 @@ def test_tls_and_proxy_options_reach_the_config(tmp_path: Path) -> None:
     )
     assert (cfg.ca_path, cfg.client_cert, cfg.client_key) == ("/ca.pem", "/c.pem", "/k.pem")
     assert cfg.validate_certs is False and cfg.use_proxy is False and cfg.transient_retries == 1
+
+
+def test_readiness_reads_the_one_engine_table_and_the_plans_own_paths() -> None:
+    """The benchmark has no health table of its own: the engine's paths come from service/model.py's ENGINES, a
+    service's own health_paths (the plan's) win, and /v1/models is left to the model check."""
+    from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.checks import readiness_paths
+    from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.model import ENGINES
+
+    for name in ("sglang", "nim", "vllm"):
+        assert readiness_paths(name) == [p for p in ENGINES[name].health_paths if p != "/v1/models"]
+    assert readiness_paths("openai") == ["/health"]  # its only path is /v1/models: /health first, 404 -> models
+    assert readiness_paths("sglang", ["/ready", "/v1/models"]) == ["/ready"]

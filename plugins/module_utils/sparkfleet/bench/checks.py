@@ -14,22 +14,27 @@ import itertools
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..service.model import ENGINES
 from . import schema as bench_schema
 from . import stats as bench_stats
 from .http_client import BenchHTTPError, HTTPClient, StreamInfo
 
 CHAT_PATH = "/v1/chat/completions"
 MODELS_PATH = "/v1/models"
-HEALTH_PATHS: dict[str, list[str]] = {
-    "sglang": ["/health_generate", "/health"],
-    "nim": ["/v1/health/ready"],
-    "vllm": ["/health"],
-    "openai": ["/health"],
-}
+
+
+def readiness_paths(engine: str, health_paths: Sequence[str] | None = None) -> list[str]:
+    """The health endpoints readiness waits for: the service's own (the plan's health_paths), else its engine's in
+    the one engine table (service/model.py), /v1/models left to the model check that follows. A service whose only
+    health path is /v1/models is probed at /health, and a 404 there lets /v1/models decide."""
+    paths = health_paths if health_paths else (ENGINES[engine].health_paths if engine in ENGINES else ())
+    return [p for p in paths if p != MODELS_PATH] or ["/health"]
+
+
 TTFT_SAMPLE_CAP = 2000
 TRANSIENT_STATUS = frozenset({429, 500, 502, 503, 504})
 _T = TypeVar("_T")
@@ -52,6 +57,8 @@ class Settings:
 
     model: str
     engine: str = "openai"
+    # The service's health endpoints in order (the plan's); empty: the engine's (readiness_paths).
+    health_paths: list[str] = field(default_factory=list)
     concurrency: list[int] = field(default_factory=lambda: [1, 8, 32, 64])
     num_prompts: int | None = None
     input_len: int = 256
@@ -328,7 +335,7 @@ async def check_readiness(ctx: Context) -> dict[str, Any]:
     s = ctx.s
     start = time.monotonic()
     deadline = start + s.ready_timeout_s
-    paths = list(HEALTH_PATHS.get(s.engine, ["/health"]))
+    paths = readiness_paths(s.engine, s.health_paths)
     details: dict[str, Any] = {"health_endpoint": None, "attempts": 0, "waited_s": 0.0}
     last = "no attempt made"
     healthy = False

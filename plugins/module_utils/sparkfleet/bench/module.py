@@ -10,6 +10,7 @@ _PASSTHROUGH = (
     "base_url",
     "model",
     "engine",
+    "health_paths",
     "service",
     "host",
     "profile",

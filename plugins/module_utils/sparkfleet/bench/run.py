@@ -380,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", required=True, help="server URL, e.g. http://127.0.0.1:30000")
     parser.add_argument("--model", required=True, help="the served model name (what /v1/models lists)")
     parser.add_argument("--engine", default="openai", choices=ENGINES, help="picks the health endpoint")
+    parser.add_argument(
+        "--health-path",
+        action="append",
+        default=[],
+        dest="health_paths",
+        help="a health endpoint readiness waits for, in order (repeat; default: the engine's)",
+    )
     parser.add_argument("--service", default="", help="service label for the report")
     parser.add_argument("--host", default="", help="host label for the report (default: this host's name)")
     parser.add_argument("--profile", default=None, help="platform profile label for the report")
@@ -433,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
         base_url=args.base_url,
         model=args.model,
         engine=args.engine,
+        health_paths=args.health_paths,
         service=args.service,
         host=args.host,
         profile=args.profile,
