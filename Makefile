@@ -78,15 +78,12 @@ unit: venv ## pytest unit tests (fixtures, no lab needed)
 integration: images ## pytest tests against the real stand-in server and the lab
 	$(BIN)/pytest tests/integration -q
 
-# Each scenario's output is also kept in .cache/molecule/<scenario>.log; when one fails, its failed tasks are printed
-# again last, so that the end of a long CI log says which task failed and why.
+# Scenarios run two at a time (SPARKFLEET_MOLECULE_JOBS=1: one after another), each with its whole output in
+# .cache/molecule/<scenario>.log; a line says when each starts and ends, and when one fails its failed tasks are
+# printed last, so that the end of a long CI log says which task failed and why (molecule/shared/run_scenarios.py).
+MOLECULE_JOBS ?= $(or $(SPARKFLEET_MOLECULE_JOBS),2)
 molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge, idempotence, verify, destroy
-	@mkdir -p .cache/molecule; cd molecule && for s in $$(ls -d */ | tr -d /); do \
-	  [ -f $$s/molecule.yml ] || continue; \
-	  echo "== molecule test -s $$s"; \
-	  (cd .. && $(TIMED) "  molecule $$s" -- bash -o pipefail -c "$(BIN)/molecule test -s $$s 2>&1 | tee .cache/molecule/$$s.log") || { \
-	    echo "== molecule $$s failed; its failed tasks (whole log: .cache/molecule/$$s.log):"; \
-	    ../$(BIN)/python shared/failed_tasks.py ../.cache/molecule/$$s.log | tail -n 150; exit 1; }; done
+	$(BIN)/python molecule/shared/run_scenarios.py --jobs $(MOLECULE_JOBS) $(if $(wildcard $(STAGE_TIMES)),--times $(STAGE_TIMES))
 
 # The lab images (debootstrap, wheel downloads, docker save: mostly waiting on the network and the disk) build
 # beside lint, sanity and unit, which need none of them; integration and Molecule start once they are there.

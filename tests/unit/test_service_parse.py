@@ -13,21 +13,20 @@ from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.servic
     secret_problem,
 )
 
-from tests.unit.service_helpers import NO_GPU, NVAPI_KEY, PROFILES, SGLANG_SERVICE, SPARK_GPU, make_plan
+from tests.unit.service_helpers import (
+    NO_GPU,
+    NVAPI_KEY,
+    PROFILES,
+    SGLANG_SERVICE,
+    SPARK_GPU,
+    STANDIN_SERVICE,
+    make_plan,
+)
 
 HF_TOKEN = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
 VAULT_HF = "my-own-hub-token-1234567890"  # not token-shaped: found because it equals sparkfleet_hf_token
 OK: dict[str, Any] = SGLANG_SERVICE
-CPU: dict[str, Any] = {
-    "name": "standin",
-    "engine": "openai",
-    "image": "sparkfleet-lab/llm-standin:llama.cpp",
-    "model": "sparkfleet/tiny-llama",
-    "gpu": "none",
-    "port": 8080,
-    "container_port": 8080,
-    "command": ["--port", "8080", "--alias", "sparkfleet/tiny-llama"],
-}
+CPU: dict[str, Any] = {**STANDIN_SERVICE, "command": ["--port", "8080", "--alias", "sparkfleet/tiny-llama"]}
 P = "llm_serving_services[0] (sg)"
 C = "llm_serving_services[0] (standin)"
 

@@ -1,0 +1,96 @@
+"""Run Molecule scenarios, a few at a time, each into its own log; report each as it ends, failures last.
+
+    python molecule/shared/run_scenarios.py [--jobs N] [--times FILE] [SCENARIO ...]
+
+Each scenario runs `molecule test -s <name>` with its whole output in .cache/molecule/<name>.log (nothing is
+interleaved on the terminal). Scenarios have their own hosts and networks, so they can run side by side; a lab
+host spends much of a scenario waiting (systemd booting, a health gate polling, docker loading an archive), which
+is what running two at once on two cores recovers. The longest scenarios start first. When one fails, its failed
+tasks (molecule/shared/failed_tasks.py) are printed last, so the end of a CI log names the task and the host.
+--jobs 1 runs them one after another. --times appends "molecule <name><TAB>seconds<TAB>rc" lines for
+lab/stage_times.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / ".cache" / "molecule"
+# Longest first (measured on the 2-core machine), so the last to start is a short one.
+ORDER = ("dynamo", "gateway", "teardown", "default", "serving", "llm_verify", "host_runtime", "preflight")
+
+
+def scenarios(given: list[str]) -> list[str]:
+    found = sorted(p.parent.name for p in (ROOT / "molecule").glob("*/molecule.yml"))
+    unknown = sorted(set(given) - set(found))
+    if unknown:
+        sys.exit(f"run_scenarios: no such scenario {', '.join(unknown)} (known: {', '.join(found)})")
+    chosen = given or found
+    return sorted(chosen, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
+
+
+def run_one(name: str) -> tuple[str, int, float]:
+    start = time.monotonic()
+    log = LOGS / f"{name}.log"
+    molecule = Path(sys.executable).parent / "molecule"
+    with log.open("w", encoding="utf-8") as out:
+        rc = subprocess.call([str(molecule), "test", "-s", name], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                             env={**os.environ, "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0"})  # fmt: skip
+    return name, rc, time.monotonic() - start
+
+
+def failed_tasks(name: str) -> str:
+    script = ROOT / "molecule" / "shared" / "failed_tasks.py"
+    proc = subprocess.run([sys.executable, str(script), str(LOGS / f"{name}.log")], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    lines = proc.stdout.splitlines()[-150:]
+    return "\n".join(lines) or "(no failed task found: see the log)"
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SPARKFLEET_MOLECULE_JOBS", "2")))
+    ap.add_argument("--times", type=Path)
+    ap.add_argument("scenario", nargs="*")
+    args = ap.parse_args(argv)
+    todo = scenarios(args.scenario)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    print(f"== molecule: {len(todo)} scenario(s), {args.jobs} at a time; logs in .cache/molecule/", flush=True)
+    failed: list[str] = []
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        pending: set[Future[tuple[str, int, float]]] = set()
+        queue = list(todo)
+        while queue or pending:
+            while queue and len(pending) < max(1, args.jobs):
+                name = queue.pop(0)
+                print(f"== molecule test -s {name}: started", flush=True)
+                pending.add(pool.submit(run_one, name))
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                name, rc, secs = fut.result()
+                verdict = "passed" if rc == 0 else f"FAILED (rc {rc})"
+                print(f"== molecule test -s {name}: {verdict} in {int(secs) // 60} min {int(secs) % 60:02d} s",
+                      flush=True)  # fmt: skip
+                if args.times:
+                    with args.times.open("a", encoding="utf-8") as fh:
+                        fh.write(f"  molecule {name}\t{secs:.0f}\t{rc}\n")
+                if rc != 0:
+                    failed.append(name)
+                    queue.clear()  # a failure ends the run: what has started finishes, nothing new starts
+    for name in failed:
+        print(f"\n== molecule {name} failed; the end of its log (.cache/molecule/{name}.log):")
+        print("\n".join((LOGS / f"{name}.log").read_text(encoding="utf-8", errors="replace").splitlines()[-40:]))
+        print(f"\n== molecule {name}: its failed tasks")
+        print(failed_tasks(name))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
