@@ -84,7 +84,10 @@ def two_services(served_host: LabHost) -> Iterator[LabHost]:
     host = served_host
     # Two tags with two image IDs in a real registry, and neither in the host's store: serving pulls them.
     pushed = host.sh(
-        "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-registry >/dev/null; "
+        "set -e; apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null; "
+        # Debian's default config asks for htpasswd credentials: a loopback registry of the test's own, open.
+        f"printf 'version: 0.1\\nstorage:\\n  filesystem:\\n    rootdirectory: /var/lib/docker-registry\\n"
+        f"http:\\n  addr: {REGISTRY}\\n' > /etc/docker/registry/config.yml; systemctl restart docker-registry; "
         f"for i in $(seq 30); do curl -sf http://{REGISTRY}/v2/ >/dev/null && break; sleep 1; done; "
         f"docker tag sparkfleet-lab/llm-standin:llama.cpp {REGISTRY}/sfi/rb:v1; "
         f"printf 'FROM {REGISTRY}/sfi/rb:v1\\nLABEL org.sparkfleet.test.release=2\\n'"
