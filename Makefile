@@ -86,7 +86,10 @@ molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge
 	$(BIN)/python molecule/shared/run_scenarios.py --jobs $(MOLECULE_JOBS) $(if $(wildcard $(STAGE_TIMES)),--times $(STAGE_TIMES))
 
 # The lab images (debootstrap, wheel downloads, docker save: mostly waiting on the network and the disk) build
-# beside lint, sanity and unit, which need none of them; integration and Molecule start once they are there.
+# beside lint, sanity and unit, which need none of them. Then the integration tests and the Molecule scenarios
+# share two slots (molecule/shared/run_scenarios.py: the integration tests first, the longest scenario beside them,
+# each job's output in its own log under .cache/): a lab host spends much of its time waiting, which the second
+# slot recovers on two cores.
 # Every stage is timed and the table of the stages' wall times is printed at the end, pass or fail (a benchmark
 # figure: lab/stage_times.py; docs/testing.md keeps the record).
 STAGE_TIMES := .cache/stage-times.tsv
@@ -102,7 +105,8 @@ test: venv prereqs ## Everything CI runs
 	echo "== waiting for the lab images"; \
 	wait $$images || { cat .cache/images.log; echo "sparkfleet: building the lab images failed (above)"; exit 1; }; \
 	tail -n 3 .cache/images.log; \
-	for stage in integration molecule; do $(TIMED) $$stage -- $(MAKE) --no-print-directory $$stage || exit 1; done
+	$(TIMED) "integration + molecule ($(MOLECULE_JOBS) at a time)" -- $(BIN)/python molecule/shared/run_scenarios.py \
+	  --jobs $(MOLECULE_JOBS) --times $(STAGE_TIMES) --job "integration=$(BIN)/pytest tests/integration -q"
 
 # The hardware suite (tests/gpu, marker gpu): skipped where nvidia-smi finds no GPU. It needs no venv: on a GPU
 # machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).

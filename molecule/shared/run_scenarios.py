@@ -1,6 +1,6 @@
 """Run Molecule scenarios, a few at a time, each into its own log; report each as it ends, failures last.
 
-    python molecule/shared/run_scenarios.py [--jobs N] [--times FILE] [SCENARIO ...]
+    python molecule/shared/run_scenarios.py [--jobs N] [--times FILE] [--job NAME=COMMAND ...] [SCENARIO ...]
 
 Each scenario runs `molecule test -s <name>` with its whole output in .cache/molecule/<name>.log (nothing is
 interleaved on the terminal). Scenarios have their own hosts and networks, so they can run side by side; a lab
@@ -8,7 +8,9 @@ host spends much of a scenario waiting (systemd booting, a health gate polling, 
 is what running two at once on two cores recovers. The longest scenarios start first. When one fails, its failed
 tasks (molecule/shared/failed_tasks.py) are printed last, so the end of a CI log names the task and the host.
 --jobs 1 runs them one after another. --times appends "molecule <name><TAB>seconds<TAB>rc" lines for
-lab/stage_times.py.
+lab/stage_times.py. --job runs another command as one more job of the same pool, first (make test gives it the
+integration tests: they and the scenarios share the two slots, so neither waits for the other to finish), with its
+output in .cache/<NAME>.log.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / ".cache" / "molecule"
-# Longest first (measured on the 2-core machine), so the last to start is a short one.
-ORDER = ("dynamo", "gateway", "teardown", "default", "serving", "llm_verify", "host_runtime", "preflight")
+# Longest first (measured on the 2-core machine, make test's stage table), so the last to start is a short one.
+ORDER = ("gateway", "default", "serving", "dynamo", "teardown", "host_runtime", "preflight", "llm_verify")
 
 
 def scenarios(given: list[str]) -> list[str]:
@@ -36,14 +38,22 @@ def scenarios(given: list[str]) -> list[str]:
     return sorted(chosen, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
 
 
-def run_one(name: str) -> tuple[str, int, float]:
+def log_of(name: str, extra: dict[str, str]) -> Path:
+    return ROOT / ".cache" / f"{name}.log" if name in extra else LOGS / f"{name}.log"
+
+
+def run_one(name: str, extra: dict[str, str]) -> tuple[str, int, float]:
     start = time.monotonic()
-    log = LOGS / f"{name}.log"
     molecule = Path(sys.executable).parent / "molecule"
-    with log.open("w", encoding="utf-8") as out:
-        rc = subprocess.call([str(molecule), "test", "-s", name], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+    argv = ["bash", "-c", extra[name]] if name in extra else [str(molecule), "test", "-s", name]
+    with log_of(name, extra).open("w", encoding="utf-8") as out:
+        rc = subprocess.call(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                              env={**os.environ, "PY_COLORS": "0", "ANSIBLE_FORCE_COLOR": "0"})  # fmt: skip
     return name, rc, time.monotonic() - start
+
+
+def label(name: str, extra: dict[str, str]) -> str:
+    return name if name in extra else f"molecule test -s {name}"
 
 
 def failed_tasks(name: str) -> str:
@@ -58,11 +68,13 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("SPARKFLEET_MOLECULE_JOBS", "2")))
     ap.add_argument("--times", type=Path)
+    ap.add_argument("--job", action="append", default=[], metavar="NAME=COMMAND")
     ap.add_argument("scenario", nargs="*")
     args = ap.parse_args(argv)
-    todo = scenarios(args.scenario)
+    extra = dict(j.split("=", 1) for j in args.job if "=" in j)
+    todo = [*extra, *scenarios(args.scenario)]
     LOGS.mkdir(parents=True, exist_ok=True)
-    print(f"== molecule: {len(todo)} scenario(s), {args.jobs} at a time; logs in .cache/molecule/", flush=True)
+    print(f"== {len(todo)} job(s), {args.jobs} at a time: {', '.join(todo)}; logs in .cache/", flush=True)
     failed: list[str] = []
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         pending: set[Future[tuple[str, int, float]]] = set()
@@ -70,25 +82,27 @@ def main(argv: list[str]) -> int:
         while queue or pending:
             while queue and len(pending) < max(1, args.jobs):
                 name = queue.pop(0)
-                print(f"== molecule test -s {name}: started", flush=True)
-                pending.add(pool.submit(run_one, name))
+                print(f"== {label(name, extra)}: started", flush=True)
+                pending.add(pool.submit(run_one, name, extra))
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
                 name, rc, secs = fut.result()
                 verdict = "passed" if rc == 0 else f"FAILED (rc {rc})"
-                print(f"== molecule test -s {name}: {verdict} in {int(secs) // 60} min {int(secs) % 60:02d} s",
+                print(f"== {label(name, extra)}: {verdict} in {int(secs) // 60} min {int(secs) % 60:02d} s",
                       flush=True)  # fmt: skip
                 if args.times:
                     with args.times.open("a", encoding="utf-8") as fh:
-                        fh.write(f"  molecule {name}\t{secs:.0f}\t{rc}\n")
+                        fh.write(f"  {name if name in extra else 'molecule ' + name}\t{secs:.0f}\t{rc}\n")
                 if rc != 0:
                     failed.append(name)
                     queue.clear()  # a failure ends the run: what has started finishes, nothing new starts
     for name in failed:
-        print(f"\n== molecule {name} failed; the end of its log (.cache/molecule/{name}.log):")
-        print("\n".join((LOGS / f"{name}.log").read_text(encoding="utf-8", errors="replace").splitlines()[-40:]))
-        print(f"\n== molecule {name}: its failed tasks")
-        print(failed_tasks(name))
+        log = log_of(name, extra)
+        print(f"\n== {label(name, extra)} failed; the end of its log ({log.relative_to(ROOT)}):")
+        print("\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-60:]))
+        if name not in extra:
+            print(f"\n== molecule {name}: its failed tasks")
+            print(failed_tasks(name))
     return 1 if failed else 0
 
 
