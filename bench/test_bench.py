@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import ansible_overhead as ao
 from bench import benchlib as bl
+from bench import rollback_outage as ro
 from bench import sglang_client
 
 
@@ -225,3 +226,10 @@ def test_overhead_refuses_bad_sizes(capsys: pytest.CaptureFixture[str]) -> None:
     assert ao.main(["--sizes", "1,x"]) == 2
     assert ao.main(["--sizes", "1,32"]) == 2
     assert "--sizes" in capsys.readouterr().err
+
+
+def test_rollback_outage_is_from_the_first_failure_to_the_first_answer_after_the_last() -> None:
+    samples = [(9.0, True), (10.5, True), (12.0, False), (13.0, True), (14.0, False), (20.0, False), (21.5, True)]
+    got = ro.outage(samples, start=10.0)
+    assert got == {"first_failure_s": 2.0, "answered_again_s": 11.5, "outage_s": 9.5}
+    assert ro.outage([(11.0, True)], start=10.0)["outage_s"] == 0.0
