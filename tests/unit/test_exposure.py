@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.contracts import (
     read_owned_marker,
+    unit_own_name,
     unit_service_name,
 )
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving import exposure
@@ -84,3 +85,5 @@ def test_the_firewall_unit_is_sparkfleets_but_never_a_service() -> None:
     assert unit_service_name("/etc/systemd/system/sparkfleet-firewall.service") == ""
     assert unit_service_name("/etc/systemd/system/sparkfleet-gateway.service") == ""
     assert unit_service_name("/etc/systemd/system/sparkfleet-a.service") == "a"
+    assert unit_own_name("/etc/systemd/system/sparkfleet-firewall.service") == "firewall"
+    assert unit_own_name("/etc/systemd/system/other.service") == ""

@@ -45,15 +45,20 @@ RESERVED_SERVICE_NAMES: dict[str, str] = {
 }
 
 
+def unit_own_name(unit_file: str) -> str:
+    """The <name> of any sparkfleet unit, from its file name or path (``.../sparkfleet-<name>.service``), sparkfleet's
+    own units (the gateway, the firewall) included; '' for any other file."""
+    base = unit_file.rsplit("/", 1)[-1]
+    if base.startswith(UNIT_PREFIX) and base.endswith(".service"):
+        return base[len(UNIT_PREFIX) : -len(".service")]
+    return ""
+
+
 def unit_service_name(unit_file: str) -> str:
     """The service of a sparkfleet unit, from its file name or path (``.../sparkfleet-<name>.service``); '' for
     any other file and for sparkfleet's own units (RESERVED_SERVICE_NAMES)."""
-    base = unit_file.rsplit("/", 1)[-1]
-    if base.startswith(UNIT_PREFIX) and base.endswith(".service"):
-        name = base[len(UNIT_PREFIX) : -len(".service")]
-        # sparkfleet's own units (the gateway, the firewall) are never a service's
-        return "" if name in RESERVED_SERVICE_NAMES else name
-    return ""
+    name = unit_own_name(unit_file)
+    return "" if name in RESERVED_SERVICE_NAMES else name
 
 
 # The ownership marker: one comment line, written by sparkfleet into each service's unit and env file, naming the

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..contracts import SERVICE_LABEL, UNIT_PREFIX, read_owned_file, unit_service_name
+from ..contracts import SERVICE_LABEL, read_owned_file, unit_own_name, unit_service_name
 from ..gpu import Runner, subprocess_runner
 from .render import Settings, names_of
 
@@ -129,8 +129,7 @@ def read_state(
     settings = Settings(unit_dir=unit_dir, env_dir=env_dir)
     files: dict[str, dict[str, Any]] = {env_dir: file_state(env_dir)}
     for path in paths:  # sparkfleet's own units (the firewall's): owned when they carry its marker for their name
-        own_name = path.rsplit("/", 1)[-1].removeprefix(UNIT_PREFIX).removesuffix(".service")
-        files[path] = {**file_state(path), "owned": read_owned_file(path, own_name) is not None}
+        files[path] = {**file_state(path), "owned": read_owned_file(path, unit_own_name(path)) is not None}
     units: list[str] = []
     found = own_units(unit_dir)
     planned = [str(svc["name"]) for svc in plan.get("services") or [] if isinstance(svc, dict) and svc.get("name")]
