@@ -72,7 +72,7 @@ options:
     description:
       - Per host, what each of its planned services answers now, whichever version - service name to the result of
         M(sparkfleet.fleet.llm_service_health) on the plan's URL and health paths (C(healthy), C(msg), C(models)).
-        A rollout probes every host at its end (C(llm_serving_answers)).
+        A rollout probes every host at its end (C(sparkfleet_rollout_answers)).
       - When given, a service serves when it answers (updated - this run's version - or rolled back or not reached -
         the previous version, by the host's O(outcomes)), is missing when it does not (down), and a host in
         O(plans) that is not in O(answers) is down or unreachable. This run's version that answers but failed its

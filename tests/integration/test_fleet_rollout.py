@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -142,6 +143,11 @@ def test_rollout_rolls_back_a_failing_host_and_counts_an_unreachable_one(fleet: 
     for path in (fleet / "reports" / "latest" / "rollout").glob("*.jsonl"):
         w = json.loads(path.read_text())
         windows[w["host"]] = (w["started"] - 1.0, w["finished"] + 1.0)
+    # The batches the plan computed once (canary, then 3 at a time) are the ones the update play ran.
+    assert "rollout of 8 host(s) in 4 batch(es) of 1, 3, 3, 1" in " ".join(out.split()), out[-4000:]
+    batches = [["fleet-01"], ["fleet-02", "fleet-03", "fleet-04"], ["fleet-05", "fleet-06", "fleet-07"]]
+    for before_, after in itertools.pairwise(batches):
+        assert max(windows[h][1] for h in before_) <= min(windows[h][0] for h in after) + 2.0, windows
     outside = [(t, h) for t, h, ok in client.results if not ok and not (windows[h][0] <= t <= windows[h][1])]
     assert len(client.results) > 50
     assert outside == [], outside[:10]
@@ -189,7 +195,7 @@ def test_a_broken_release_stops_at_the_canary(fleet: Path) -> None:
         ({"sparkfleet_rollout_batch": 0}, (),
          "bad rollout settings: sparkfleet_rollout_batch \"0\" must be a host count"),
         ({"sparkfleet_rollout_max_fail_percentage": 150}, (),
-         "sparkfleet_rollout_max_fail_percentage \"150\" a number"),
+         "sparkfleet_rollout_max_fail_percentage \"150\" must be a number from 0 to 100"),
         ({"llm_serving_services": [{"name": "standin", "engine": "openai", "model": "m", "gpu": "none",
            "image": "sparkfleet-lab/llm-standin:not-staged", "port": 8080}]}, (),
          "use images that are neither in the host's docker store nor in a readable image_archive"),

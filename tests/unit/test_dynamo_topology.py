@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.topology import (
-    check_topology,
-    serial_batches,
-)
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.topology import check_topology
 
 from tests.unit.service_helpers import NO_GPU, SPARK_GPU, make_plan
 
@@ -118,17 +115,6 @@ def test_workers_and_etcd_are_not_benchmarked_the_frontend_is() -> None:
     plan = make_plan([ETCD_SVC, FRONTEND, MOCKER], NO_GPU).as_fact()
     enabled = {s["name"]: s["verify"]["enabled"] for s in plan["services"]}
     assert enabled == {"etcd": False, "fe": True, "w": False}
-
-
-def test_serial_batches_are_ansible_s() -> None:
-    hosts = ["a", "b", "c", "d", "e"]
-    assert serial_batches(hosts, "100%") == [hosts]
-    assert serial_batches(hosts, 0) == [hosts]
-    assert serial_batches(hosts, [1, "100%"]) == [["a"], ["b", "c", "d", "e"]]
-    assert serial_batches(hosts, 2) == [["a", "b"], ["c", "d"], ["e"]]
-    assert serial_batches(hosts, "25%") == [["a"], ["b"], ["c"], ["d"], ["e"]]  # 25% of 5 is 1 (at least 1)
-    assert serial_batches(hosts, [1, 2, "100%"]) == [["a"], ["b", "c"], ["d", "e"]]
-    assert serial_batches(hosts, [1, 2]) == [["a"], ["b", "c"], ["d", "e"]]  # the last entry repeats
 
 
 def test_a_first_etcd_deploy_is_served_first_and_alone_or_refused() -> None:
