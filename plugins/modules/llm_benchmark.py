@@ -11,15 +11,19 @@ module: llm_benchmark
 short_description: Verify and benchmark an OpenAI-compatible LLM server (SGLang, NIM, vLLM, any OpenAI server)
 description:
   - Runs selected checks against a serving endpoint and returns one C(sparkfleet.benchmark/v1) report.
-  - C(readiness) waits for the engine's health endpoint, then checks that C(/v1/models) lists O(model).
-  - C(chat) sends a non-streaming and a streaming chat completion (the stream must end, content chunks
-    must arrive, usage must be present).
-  - C(json_schema) asks for a C(response_format) of type C(json_schema) and validates the reply
-    (with C(jsonschema) when importable, else a built-in validator; the report's C(validator) says which).
-  - C(multi_turn) runs O(multi_turn_conversations) conversations of O(multi_turn_turns) turns in parallel,
-    then a shared-prefix run that compares the expected and the achieved prefix-cache hit rate.
-  - C(load) sweeps O(concurrency) levels with streaming requests and reports TTFT, ITL, TPOT, end-to-end
-    latency, throughput and per-user output rate. Token counts come from the server's C(usage).
+  # BEGIN generated: checks (python3 -m lab.gen_bench_docs)
+  - C(readiness) waits for the service's health endpoints (O(health_paths), else its engine's in the service model's
+    engine table), then checks that C(/v1/models) lists O(model); when the server never becomes healthy the checks
+    after it are C(skip).
+  - C(chat) sends a non-streaming and a streaming chat completion (the stream must end, content chunks must arrive,
+    usage must be present).
+  - C(json_schema) asks for a C(response_format) of type C(json_schema) and validates the reply (with C(jsonschema)
+    when importable, else a built-in validator; the report's C(validator) says which).
+  - C(multi_turn) runs O(multi_turn_conversations) conversations of O(multi_turn_turns) turns in parallel, then a
+    shared-prefix run that compares the expected and the achieved prefix-cache hit rate (entry C(prefix_cache)).
+  - C(load) sweeps O(concurrency) levels with streaming requests and reports TTFT, ITL, TPOT, end-to-end latency,
+    throughput and per-user output rate. Token counts come from the server's C(usage).
+  # END generated: checks
   - Each threshold in O(thresholds) becomes its own pass/fail entry. A failing server never makes the
     module error out by itself; with O(fail_on_threshold) the task fails when the report is not C(ok).
   - Standard library only on the target (its own asyncio HTTP/1.1 client), so it runs with the system Python.
@@ -37,11 +41,12 @@ options:
     type: str
     required: true
   engine:
-    description: The engine; without O(health_paths) it picks the health endpoints from sparkfleet's one engine
-      table (sglang C(/health_generate), nim C(/v1/health/ready), vllm C(/health); openai C(/health), and
-      C(/v1/models) decides when it answers 404).
+    description:
+      - The service's engine, any engine of C(llm_serving_services) (sparkfleet's one engine table,
+        C(plugins/module_utils/sparkfleet/service/model.py)); another name is refused before any request.
+      - Without O(health_paths) readiness waits for the engine's health endpoints from that table (C(/health) when
+        the engine has none but C(/v1/models), which decides when C(/health) answers 404).
     type: str
-    choices: [sglang, nim, vllm, openai]
     default: openai
   health_paths:
     description: The service's health endpoints in order (the plan's C(health_paths)); readiness waits for the first
@@ -61,11 +66,13 @@ options:
     description: Platform profile label for the report (C(dgx_spark), C(dgx_station), ...).
     type: str
   checks:
+    # BEGIN generated: checks option (python3 -m lab.gen_bench_docs)
     description: The checks to run, in the order readiness, chat, json_schema, multi_turn, load.
     type: list
     elements: str
     choices: [readiness, chat, json_schema, multi_turn, load]
     default: [readiness, chat, json_schema, multi_turn, load]
+    # END generated: checks option
   concurrency:
     description: Concurrency levels of the load sweep.
     type: list
@@ -122,10 +129,13 @@ options:
   thresholds:
     description:
       - Limits, each evaluated into its own entry of the report's C(thresholds).
-      - Per concurrency level (a number for every level, or a dict keyed by level or C(all))
-        C(min_output_tps), C(min_total_tps), C(min_request_throughput), C(min_per_user_tps),
+      - The C(load) check's are per concurrency level (a number for every level, or a dict keyed by level or
+        C(all)); the others take one number.
+      # BEGIN generated: thresholds (python3 -m lab.gen_bench_docs)
+      - Of the C(multi_turn) check C(min_cache_hit_rate), C(max_turn_p90_ms).
+      - Of the C(load) check C(min_output_tps), C(min_total_tps), C(min_request_throughput), C(min_per_user_tps),
         C(min_worst_user_tps), C(max_error_rate), C(max_<mean|p50|p90|p99>_<ttft|itl|tpot|e2e>_ms).
-      - Global C(min_cache_hit_rate) and C(max_turn_p90_ms).
+      # END generated: thresholds
     type: dict
   timeout_s:
     description: Per-request timeout in seconds.
@@ -252,21 +262,19 @@ report_written:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.module import run_module
-
-CHECKS = ["readiness", "chat", "json_schema", "multi_turn", "load"]
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench.module import check_names, run_module
 
 
 def main() -> None:
     argument_spec = dict(
         base_url=dict(type="str", required=True),
         model=dict(type="str", required=True),
-        engine=dict(type="str", default="openai", choices=["sglang", "nim", "vllm", "openai"]),
+        engine=dict(type="str", default="openai"),
         health_paths=dict(type="list", elements="str", default=[]),
         service=dict(type="str", default=""),
         host=dict(type="str", default=""),
         profile=dict(type="str"),
-        checks=dict(type="list", elements="str", default=CHECKS, choices=CHECKS),
+        checks=dict(type="list", elements="str", default=check_names(), choices=check_names()),
         concurrency=dict(type="list", elements="int", default=[1, 8, 32, 64]),
         num_prompts=dict(type="int"),
         input_len=dict(type="int", default=256),

@@ -15,8 +15,9 @@ from typing import Any
 import jinja2
 import pytest
 from ansible.plugins.filter.core import comment
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.render import Settings
 
-from tests.unit.service_helpers import SPARK_GPU, STATION_GPU, render
+from tests.unit.service_helpers import NO_GPU, SPARK_GPU, STATION_GPU, render
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -49,6 +50,61 @@ NIMS: list[dict[str, Any]] = [
         "env": {"NIM_MODEL_PROFILE": "auto"},
     },
 ]
+
+
+# One example service per engine that no golden test above or in test_dynamo_golden.py renders: a new engine of
+# service/model.py's ENGINES adds its example here (docs/development.md, "Add an engine"), and
+# tests/unit/test_recipes.py holds that every engine has a golden unit. Engine -> (service, GPU facts).
+ENGINE_EXAMPLES: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "vllm": (
+        {
+            "name": "vllm-qwen3-8b",
+            "engine": "vllm",
+            "image": "vllm/vllm-openai:v0.11.0",
+            "model": "Qwen/Qwen3-8B",
+            "context_length": 8192,
+        },
+        SPARK_GPU,
+    ),
+    "openai": (
+        {
+            "name": "llamacpp-tiny",
+            "engine": "openai",
+            "image": "ghcr.io/ggml-org/llama.cpp:server",
+            "model": "tiny",
+            "gpu": "none",
+            "port": 8080,
+            "container_port": 8080,
+            # llama.cpp's server listens on every address of its container (the port is published, not the host's).
+            "command": ["--host", "0.0.0.0", "--port", "8080", "-m", "/models/tiny.gguf"],  # noqa: S104 - see above
+        },
+        NO_GPU,
+    ),
+    "dynamo-mocker": (
+        {
+            "name": "dynamo-mocker",
+            "engine": "dynamo-mocker",
+            "image": "sparkfleet-lab/dynamo-standin:1.6.1",
+            "model": "sparkfleet/tiny",
+            "dynamo_deployment": "lab",
+            "extra_args": ["--model-path", "/models/tiny", "--speedup-ratio", "10"],
+        },
+        NO_GPU,
+    ),
+    # llama.cpp's server on one host (the same engine splits a model across hosts: test_multihost_golden.py).
+    "llama-cpp": (
+        {
+            "name": "llamacpp-tiny-llama",
+            "engine": "llama-cpp",
+            "image": "sparkfleet-lab/llm-standin:llama.cpp",
+            "model": "sparkfleet/tiny-llama",
+            "gpu": "none",
+            "context_length": 8192,
+            "extra_args": ["--threads", "1"],
+        },
+        NO_GPU,
+    ),
+}
 
 
 def _plan(services: list[dict[str, Any]], gpu: dict[str, Any], ngc: bool = False) -> list[dict[str, Any]]:
@@ -120,6 +176,24 @@ def _assert_common_unit(unit: str, svc: dict[str, Any]) -> None:
     assert _flag(argv, "--pull") == ["never"]  # the unit never pulls
     assert "--runtime" not in " ".join(argv)
     assert _flag(argv, "--env-file") == [f"/etc/sparkfleet/serving/{svc['name']}.env"]
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINE_EXAMPLES))
+def test_engine_example(engine: str) -> None:
+    service, gpu = ENGINE_EXAMPLES[engine]
+    out = render([service], gpu, settings=Settings(systemd_version=255, advertise_address="10.10.0.11"))
+    assert out["errors"] == []
+    [svc] = out["present"]
+    unit = _render("sparkfleet-service.service.j2", svc)
+    _golden(f"{engine}-example.service", unit)
+    _golden(f"{engine}-example.docker-run.txt", svc["docker_run"] + "\n")
+    _assert_common_unit(unit, svc)
+    assert _flag(svc["docker_argv"], "--label") == [
+        f"org.sparkfleet.service={svc['name']}",
+        f"org.sparkfleet.engine={engine}",
+    ]
+    if gpu is NO_GPU:
+        assert "--gpus" not in svc["docker_argv"]
 
 
 def test_sglang_on_spark() -> None:

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
+from . import checks as bench_checks
 from .run import BenchConfig, redact, run_benchmark, write_report
 
-_PASSTHROUGH = (
-    "base_url",
-    "model",
-    "engine",
-    "health_paths",
-    "service",
-    "host",
-    "profile",
-    "checks",
-    "concurrency",
-    "num_prompts",
-    "input_len",
-    "output_len",
-    "ignore_eos",
-    "request_rate",
-    "multi_turn_conversations",
-    "multi_turn_turns",
-    "multi_turn_input_len",
-    "multi_turn_output_len",
-    "shared_prefix_len",
-    "json_schema",
-    "json_schema_max_tokens",
-    "thresholds",
-    "timeout_s",
-    "ready_timeout_s",
-    "api_key",
-    "seed",
-    "transient_retries",
-    "ca_path",
-    "client_cert",
-    "client_key",
-    "validate_certs",
-    "use_proxy",
-)
+
+def check_names() -> list[str]:
+    """The module's ``checks`` choices and default: every check of the registry, in run order."""
+    return bench_checks.names()
 
 
 def config_from_params(params: dict[str, Any]) -> BenchConfig:
-    """A BenchConfig from the module's (already type-checked) parameters."""
-    return BenchConfig(**{name: params[name] for name in _PASSTHROUGH if params.get(name) is not None})
+    """A BenchConfig from the module's (already type-checked) parameters: every parameter that is a field of
+    BenchConfig (the checks' Settings included) and is set; report_path and fail_on_threshold stay here."""
+    names = {f.name for f in fields(BenchConfig)}
+    return BenchConfig(**{name: value for name, value in params.items() if name in names and value is not None})
 
 
 def run_module(module: Any) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import os
 import socket
@@ -22,15 +23,15 @@ from typing import Any
 from ..contracts import BENCHMARK_SCHEMA
 from ..files import write_atomic
 from ..netenv import check_header_value, proxy_for, redact_url, ssl_context
+from ..service.model import ENGINES
 from . import checks as bench_checks
 from . import schema as bench_schema
 from . import thresholds as bench_thresholds
 from .checks import Context, Settings, entry
+from .checks.base import fmt
 from .http_client import HTTPClient
 
 SCHEMA = BENCHMARK_SCHEMA
-CHECKS = ("readiness", "chat", "json_schema", "multi_turn", "load")
-ENGINES = ("sglang", "nim", "vllm", "openai")
 
 
 @dataclass
@@ -41,7 +42,8 @@ class BenchConfig(Settings):
     service: str = ""
     host: str = ""
     profile: str | None = None
-    checks: list[str] = field(default_factory=lambda: list(CHECKS))
+    # Every check of the registry (bench/checks), in run order.
+    checks: list[str] = field(default_factory=bench_checks.names)
     thresholds: dict[str, Any] | None = None
     api_key: str | None = None
     ca_path: str | None = None
@@ -52,6 +54,11 @@ class BenchConfig(Settings):
 
 
 REDACTED = "********"
+
+
+def _section(check: bench_checks.Check) -> str:
+    """Report sections in the order of their names (load, multi_turn), whatever the checks' run order."""
+    return check.section
 
 
 def _headers(cfg: BenchConfig) -> dict[str, str] | None:
@@ -92,7 +99,7 @@ def validate_config(cfg: BenchConfig) -> list[str]:
     if not cfg.model:
         problems.append("model must name the served model (what /v1/models lists), got an empty string")
     if cfg.engine not in ENGINES:
-        problems.append(f"engine must be one of {', '.join(ENGINES)}, got {cfg.engine!r}")
+        problems.append(f"engine must be one of the service model's engines {', '.join(ENGINES)}, got {cfg.engine!r}")
     problems += _check_selection(cfg) + _check_sizes(cfg) + _check_network(cfg)
     if not problems and cfg.base_url.startswith(("http://", "https://")):
         try:
@@ -106,12 +113,13 @@ def validate_config(cfg: BenchConfig) -> list[str]:
 def _check_selection(cfg: BenchConfig) -> list[str]:
     """The checks chosen and the load sweep."""
     problems: list[str] = []
-    unknown = [c for c in cfg.checks if c not in CHECKS]
+    known = bench_checks.names()
+    unknown = [c for c in cfg.checks if c not in known]
     if unknown:
-        problems.append(f"checks has unknown entries {unknown}: choose from {', '.join(CHECKS)}")
+        problems.append(f"checks has unknown entries {unknown}: choose from {', '.join(known)}")
     if not cfg.checks:
-        problems.append(f"checks is empty: choose one or more of {', '.join(CHECKS)}")
-    if "load" in cfg.checks:
+        problems.append(f"checks is empty: choose one or more of {', '.join(known)}")
+    if bench_checks.load.NAME in cfg.checks:
         if not cfg.concurrency or any(not isinstance(c, int) or isinstance(c, bool) or c < 1 for c in cfg.concurrency):
             problems.append(
                 f"concurrency must be a list of positive integers such as [1, 8, 32, 64], got {cfg.concurrency!r}"
@@ -179,6 +187,7 @@ async def arun(cfg: BenchConfig) -> dict[str, Any]:
     proxy = _proxy(cfg)
     https = cfg.base_url.startswith("https://")
     warnings: list[str] = []
+    selected = [c for c in bench_checks.CHECKS if c.name in cfg.checks]
     if https and not cfg.validate_certs:
         warnings.append(
             "TLS certificate verification was OFF (validate_certs: false / --insecure): "
@@ -197,7 +206,7 @@ async def arun(cfg: BenchConfig) -> dict[str, Any]:
         "ok": False,
         "validator": bench_schema.VALIDATOR,
         "settings": {
-            "checks": [c for c in CHECKS if c in cfg.checks],
+            "checks": [c.name for c in selected],
             "concurrency": list(cfg.concurrency),
             "num_prompts": cfg.num_prompts,
             "input_len": cfg.input_len,
@@ -223,48 +232,36 @@ async def arun(cfg: BenchConfig) -> dict[str, Any]:
         },
         "warnings": warnings,
         "checks": [],
-        "load": [],
-        "multi_turn": None,
+        # Each check's own section of the report (load, multi_turn), empty until it runs.
+        **{c.section: copy.deepcopy(c.section_empty) for c in sorted(bench_checks.CHECKS, key=_section) if c.section},
         "thresholds": [],
         "failures": [],
     }
-    selected = [c for c in CHECKS if c in cfg.checks]
-    error_budget = "max_error_rate" in (cfg.thresholds or {})
     async with HTTPClient(cfg.base_url, headers, tls=tls, proxy=proxy) as client:
-        ctx = Context(client, cfg)
-        not_ready = ""
-        for name in selected:
-            if not_ready:
-                report["checks"].append(entry(name, "skip", f"skipped: {not_ready}"))
+        ctx = Context(client, cfg, cfg.thresholds)
+        stop = ""
+        for check in selected:
+            name = check.name
+            if stop:
+                report["checks"].append(entry(name, "skip", f"skipped: {stop}"))
                 continue
             try:
-                if name == "readiness":
-                    result = await bench_checks.check_readiness(ctx)
-                    report["checks"].append(result)
-                    if not result["details"].get("healthy", False):
-                        not_ready = "the server never became ready (see the readiness check)"
-                elif name == "chat":
-                    report["checks"].append(await bench_checks.check_chat(ctx))
-                elif name == "json_schema":
-                    report["checks"].append(await bench_checks.check_json_schema(ctx))
-                elif name == "multi_turn":
-                    entries, section = await bench_checks.check_multi_turn(ctx)
-                    report["checks"].extend(entries)
-                    report["multi_turn"] = section
-                elif name == "load":
-                    result, rows = await bench_checks.check_load(ctx, error_budget)
-                    report["checks"].append(result)
-                    report["load"] = rows
+                outcome = await check.run(ctx)
             except Exception as exc:  # the report must survive any bug or surprise: it becomes a failed check
                 report["checks"].append(
                     entry(name, "fail", f"the {name} check stopped on an unexpected error: {type(exc).__name__}: {exc}")
                 )
+                continue
+            report["checks"].extend(outcome.entries)
+            if check.section:
+                report[check.section] = outcome.section
+            stop = outcome.stop
     for check in report["checks"]:
         retried = check["details"].get("transient_errors")
         if retried and check["status"] == "pass":
             warnings.append(f"{check['name']}: passed after {len(retried)} transient server error(s): {retried[0]}")
     try:
-        report["thresholds"] = bench_thresholds.evaluate(cfg.thresholds, report, selected)
+        report["thresholds"] = bench_thresholds.evaluate(cfg.thresholds, report, [c.name for c in selected])
     except Exception as exc:  # same promise for the threshold evaluation
         report["thresholds"] = [
             {
@@ -299,16 +296,9 @@ def write_report(report: dict[str, Any], path: str) -> None:
     write_atomic(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def format_summary(report: dict[str, Any]) -> str:
-    """A readable summary: checks, the load table, multi-turn turns, thresholds, the verdict."""
+    """A readable summary: checks, each check's own section (the load table, multi-turn turns), thresholds, the
+    verdict."""
     lines = [
         f"sparkfleet-bench  {report['model']} at {report['base_url']} ({report['engine']}), "
         f"host {report['host']}, {report['duration_s']:.1f}s, validator {report['validator']}",
@@ -320,42 +310,13 @@ def format_summary(report: dict[str, Any]) -> str:
     lines += ["", f"{'check':<14}{'status':<14}message"]
     for check in report["checks"]:
         lines.append(f"{check['name']:<14}{check['status']:<14}{check['message']}")
-    if report["load"]:
-        head = (
-            f"{'conc':>5} {'reqs':>5} {'ok':>5} {'err':>4} {'req/s':>8} {'out tok/s':>10} {'tot tok/s':>10} "
-            f"{'TTFT p50':>9} {'TTFT p90':>9} {'ITL p50':>8} {'TPOT p50':>9} {'E2E p90':>9} {'user mean':>10} "
-            f"{'user min':>9}"
-        )
-        lines += ["", "load (latencies in ms, per-user in output tok/s)", head]
-        for row in report["load"]:
-            lines.append(
-                f"{row['concurrency']:>5} {row['num_requests']:>5} {row['completed']:>5} {row['errors']:>4} "
-                f"{_fmt(row['request_throughput'], 2):>8} {_fmt(row['output_throughput']):>10} "
-                f"{_fmt(row['total_throughput']):>10} {_fmt(row['ttft_ms']['p50']):>9} "
-                f"{_fmt(row['ttft_ms']['p90']):>9} {_fmt(row['itl_ms']['p50'], 2):>8} "
-                f"{_fmt(row['tpot_ms']['p50'], 2):>9} {_fmt(row['e2e_ms']['p90']):>9} "
-                f"{_fmt(row['per_user_output_tps']['mean']):>10} {_fmt(row['per_user_output_tps']['min']):>9}"
-            )
-    multi = report.get("multi_turn")
-    if multi:
-        rate = multi["cache_hit_rate"]
-        lines += [
-            "",
-            f"multi-turn: {multi['conversations']} conversations x {multi['turns']} turns; shared-prefix cache hit "
-            f"rate expected {_fmt(rate['expected'], 3)}, achieved "
-            f"{_fmt(rate['achieved'], 3) if rate['achieved'] is not None else 'not reported'}",
-            f"{'turn':>5} {'done':>5} {'median ms':>10} {'p90 ms':>9} {'prompt tok':>11} {'cached tok':>11}",
-        ]
-        for turn in multi["per_turn"]:
-            lines.append(
-                f"{turn['turn']:>5} {turn['completed']:>5} {_fmt(turn['median_ms']):>10} {_fmt(turn['p90_ms']):>9} "
-                f"{_fmt(turn['median_prompt_tokens']):>11} "
-                f"{_fmt(turn['median_cached_tokens']) if turn['median_cached_tokens'] is not None else 'n/r':>11}"
-            )
+    for registered in sorted(bench_checks.CHECKS, key=_section):
+        if registered.summary is not None and report.get(registered.section):
+            lines += ["", *registered.summary(report[registered.section])]
     if report["thresholds"]:
         lines += ["", f"{'threshold':<28}{'limit':>10} {'measured':>10}  status"]
         for thr in report["thresholds"]:
-            lines.append(f"{thr['name']:<28}{thr['limit']:>10g} {_fmt(thr['measured'], 3):>10}  {thr['status']}")
+            lines.append(f"{thr['name']:<28}{thr['limit']:>10g} {fmt(thr['measured'], 3):>10}  {thr['status']}")
     lines += ["", "OK" if report["ok"] else f"FAILED: {len(report['failures'])} failure(s)"]
     lines += [f"  - {failure}" for failure in report["failures"]]
     return "\n".join(lines)
@@ -379,7 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--base-url", required=True, help="server URL, e.g. http://127.0.0.1:30000")
     parser.add_argument("--model", required=True, help="the served model name (what /v1/models lists)")
-    parser.add_argument("--engine", default="openai", choices=ENGINES, help="picks the health endpoint")
+    parser.add_argument(
+        "--engine", default="openai", choices=list(ENGINES), help="the service's engine: picks the health endpoints"
+    )
     parser.add_argument(
         "--health-path",
         action="append",
@@ -390,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--service", default="", help="service label for the report")
     parser.add_argument("--host", default="", help="host label for the report (default: this host's name)")
     parser.add_argument("--profile", default=None, help="platform profile label for the report")
-    parser.add_argument("--checks", type=_csv, default=list(CHECKS), help=f"comma list of {','.join(CHECKS)}")
+    checks = bench_checks.names()
+    parser.add_argument("--checks", type=_csv, default=checks, help=f"comma list of {','.join(checks)}")
     parser.add_argument("--concurrency", type=_csv_ints, default=[1, 8, 32, 64], help="comma list of levels")
     parser.add_argument("--num-prompts", type=int, default=None, help="requests per level (default max(4c,16))")
     parser.add_argument("--input-len", type=int, default=256, help="approximate prompt tokens per request")
