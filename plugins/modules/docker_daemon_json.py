@@ -134,12 +134,13 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.daemon_json import DaemonJsonError, run_module
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.paths import DOCKER_DAEMON_JSON
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
-            "path": {"type": "path", "default": "/etc/docker/daemon.json"},
+            "path": {"type": "path", "default": DOCKER_DAEMON_JSON},
             "settings": {"type": "dict", "required": True},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
             "dockerd_command_line": {"type": "str", "default": ""},

@@ -131,6 +131,7 @@ msg:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.paths import DOCKER_BIN
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.lkg import LkgError, run_module
 
 
@@ -144,7 +145,7 @@ def main() -> None:
             "env_file": {"type": "path", "default": ""},
             "container": {"type": "str", "default": ""},
             "lkg_dir": {"type": "path", "required": True},
-            "docker_bin": {"type": "path", "default": "/usr/bin/docker"},
+            "docker_bin": {"type": "path", "default": DOCKER_BIN},
             "fallback_url": {"type": "str", "default": ""},
             "fallback_paths": {"type": "list", "elements": "str", "default": []},
         },

@@ -92,6 +92,7 @@ unit_states:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.paths import DOCKER_BIN, ENV_DIR, UNIT_DIR
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.serving.state import read_state
 
 
@@ -99,9 +100,9 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "plan": {"type": "dict", "default": {}},
-            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
-            "env_dir": {"type": "path", "default": "/etc/sparkfleet/serving"},
-            "docker_bin": {"type": "path", "default": "/usr/bin/docker"},
+            "unit_dir": {"type": "path", "default": UNIT_DIR},
+            "env_dir": {"type": "path", "default": ENV_DIR},
+            "docker_bin": {"type": "path", "default": DOCKER_BIN},
             "paths": {"type": "list", "elements": "path", "default": []},
         },
         supports_check_mode=True,

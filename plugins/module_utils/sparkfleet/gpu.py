@@ -59,6 +59,9 @@ DEFAULT_NAME_PATTERNS: dict[str, list[str]] = {
 }
 GENERIC_PROFILE = "generic_nvidia"
 NO_GPU_PROFILE = "none"
+# Docker's configuration, read for the nvidia runtime. paths.DOCKER_DAEMON_JSON's value: this file imports nothing of
+# the package (it runs on its own, above); tests/unit/test_host_paths.py holds the two equal.
+DOCKER_DAEMON_JSON = "/etc/docker/daemon.json"
 
 _NOT_AVAILABLE = {"", "n/a", "[n/a]", "not supported", "[not supported]", "unknown error", "[unknown error]"}
 
@@ -428,10 +431,10 @@ def detect(
         rc, out, err = probe.run([ctk, "--version"])
         raw["nvidia_ctk_version"] = out + err
         toolkit_version = parse_ctk_version(out + err) if rc == 0 else None
-    daemon_text = probe.read_text("/etc/docker/daemon.json")
+    daemon_text = probe.read_text(DOCKER_DAEMON_JSON)
     nvidia_runtime = daemon_json_has_nvidia_runtime(daemon_text)
     if nvidia_runtime is None:
-        warnings.append("/etc/docker/daemon.json is not valid JSON: dockerd will refuse to start with it")
+        warnings.append(f"{DOCKER_DAEMON_JSON} is not valid JSON: dockerd will refuse to start with it")
 
     no_gpu_reason = None
     if not gpus:
