@@ -91,6 +91,23 @@ options:
     type: list
     elements: path
     default: [/var/lib/docker]
+  host:
+    description: >-
+      This host's inventory name (C(inventory_hostname)): a service across hosts (C(hosts) or C(group), see
+      docs/multi-host.md) is planned on its hosts only, and this host's rank and role follow from its place.
+    type: str
+    default: ""
+  groups:
+    description: The inventory's groups (Ansible's C(groups)), which resolve a service's C(group) and C(nodes).
+    type: dict
+    default: {}
+  fabric:
+    description: >-
+      Host name -> its fabric endpoint for services across hosts, C({interface, address, hca, facts}): the host
+      variables C(sparkfleet_fabric_interface), C(sparkfleet_fabric_address), C(sparkfleet_fabric_hca), and its
+      C(ansible_facts.sparkfleet_fabric) (M(sparkfleet.fleet.sparkfleet_fabric_facts)) for what they leave unset.
+    type: dict
+    default: {}
 attributes:
   facts:
     details: Returns C(ansible_facts.sparkfleet_plan).
@@ -135,7 +152,9 @@ ansible_facts:
           description: >-
             Every service of the host, normalized by the one parser (every key of the service model present,
             defaults filled), with C(status) (deploy, skipped or absent), C(reason), C(where) (its path in the
-            inventory) and C(gpu_device) (the GPU index, C(all), or null).
+            inventory) and C(gpu_device) (the GPU index, C(all), or null); a service across hosts also
+            C(multihost), this host's piece (C(rank), C(role) head or worker, C(hosts), C(head), C(nnodes), C(tp),
+            C(pp), C(dist_port), C(address), C(interface), C(head_address), C(workers), C(env)).
           type: list
           elements: dict
         expected:
@@ -173,6 +192,7 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.paths import UNIT_DIR
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service.plan import run_module
 
 
@@ -193,7 +213,10 @@ def main() -> None:
             "memory_overhead": {"type": "float", "default": 1.2},
             "min_free_disk_gb_per_service": {"type": "float", "default": 20},
             "disk_paths": {"type": "list", "elements": "path", "default": ["/var/lib/docker"]},
-            "unit_dir": {"type": "path", "default": "/etc/systemd/system"},
+            "unit_dir": {"type": "path", "default": UNIT_DIR},
+            "host": {"type": "str", "default": ""},
+            "groups": {"type": "dict", "default": {}},
+            "fabric": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )

@@ -16,6 +16,11 @@ description:
     C(dynamo_discovery) value, C(file) only when every component is on one host, an etcd URL only with the
     C(dynamo-etcd) service it names, etcd's peer port free.
   - Returns the reachability probes the preflight role runs from each frontend's host to each worker's host.
+  - Puts together the pieces of every service across hosts (C(hosts) or C(group) in the service, docs/multi-host.md)
+    and checks every host of it in the run and planning it, ranks covering the hosts once, the head at rank 0, one
+    definition, one profile and architecture, all hosts deploying it or none, a worker holding the image the head
+    holds, and, with O(fabric), the fabric of its hosts (interfaces up, the same port, link speed, MTU, addresses
+    unique on one subnet, one driver version).
   - Never fails on bad input; every problem is a line in RV(errors) naming the deployment, host and variable.
   - Changes nothing.
 version_added: "0.1.0"
@@ -44,6 +49,12 @@ options:
     description: The play's hosts in the order Ansible serves them (C(ansible_play_hosts_all)).
     type: list
     elements: str
+  fabric:
+    description: >-
+      Host name -> that host's C(ansible_facts.sparkfleet_fabric) (M(sparkfleet.fleet.sparkfleet_fabric_facts)).
+      Without it the fabric, image and architecture of services across hosts are not checked.
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
   - sparkfleet.fleet.attributes.read_only
@@ -73,6 +84,12 @@ deployments:
   description: Deployment name -> C({frontends, workers, hosts}).
   type: dict
   returned: always
+groups:
+  description: >-
+    Service across hosts -> C({engine, backend, head, hosts, ranks, nnodes, tp, pp, status, ok}): one service on N
+    hosts, for the report.
+  type: dict
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -87,6 +104,7 @@ def main() -> None:
             "ssh_ports": {"type": "dict", "default": {}},
             "serial": {"type": "raw"},
             "play_hosts": {"type": "list", "elements": "str"},
+            "fabric": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )

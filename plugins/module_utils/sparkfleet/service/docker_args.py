@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Optional
 
+from ..paths import CONFIG_DIR, ENV_DIR, LKG_DIR, OPT_DIR, STATE_DIR
 from .model import SECRET_ENV_NAMES, SECRET_VARS
 
 ALLOWED = "allowed"
@@ -200,7 +201,7 @@ BY_SHORT: dict[str, Option] = {o.short: o for o in OPTIONS if o.short}
 
 # Host paths a container must not mount, nor the CLI read: a path that is one of them, is under one, or holds one
 # (its parent: /var holds /var/lib/docker). The whole hierarchy of the OS: its programs, configuration (with the
-# service env files under /etc/sparkfleet), devices, kernel interfaces, root's home, and /var (docker's state
+# service env files under sparkfleet's CONFIG_DIR), devices, kernel interfaces, root's home, and /var (docker's state
 # and socket, logs, spools, package state: /var/run is /run).
 SYSTEM_PATHS: tuple[str, ...] = (
     "/bin",
@@ -222,10 +223,9 @@ SYSTEM_PATHS: tuple[str, ...] = (
 )
 # sparkfleet's own directories on a host (the roles' defaults), with what they hold.
 SPARKFLEET_PATHS: dict[str, str] = {
-    "/etc/sparkfleet": "every service's 0600 env file (/etc/sparkfleet/serving), the secrets and the gateway's key",
-    "/var/lib/sparkfleet": "the last-known-good versions (/var/lib/sparkfleet/lkg), the model cache and Dynamo's "
-    "directories",
-    "/opt/sparkfleet": "the benchmark's and the gateway's virtual environments",
+    CONFIG_DIR: f"every service's 0600 env file ({ENV_DIR}), the secrets and the gateway's key",
+    STATE_DIR: f"the last-known-good versions ({LKG_DIR}), the model cache and Dynamo's directories",
+    OPT_DIR: "the benchmark's and the gateway's virtual environments",
 }
 # The labels sparkfleet finds its containers by (contracts.SERVICE_LABEL, ENGINE_LABEL).
 OWN_LABEL_PREFIX = "org.sparkfleet."

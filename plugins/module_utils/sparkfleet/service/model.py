@@ -35,6 +35,43 @@ class EngineFlags:
 
 
 @dataclass(frozen=True)
+class MultiHost:
+    """How an engine runs one model across hosts (FIELD-NOTES "one model across Sparks"), as data.
+
+    Arguments are templates over the planned piece of a host (service/multihost.py): ``{tp}``, ``{pp}``,
+    ``{nnodes}``, ``{rank}``, ``{address}`` (this host's fabric address), ``{head_address}``, ``{dist_port}`` and
+    ``{workers}`` (the workers' ``address:dist_port``, comma-separated, in rank order)."""
+
+    # The port of the rendezvous: SGLang's --dist-init-addr, vLLM's --master-port, Ray's GCS, llama.cpp's RPC server.
+    dist_port: int
+    # Added on every host / on the head only / on the workers only (after the engine's own flags).
+    args: tuple[str, ...] = ()
+    head_args: tuple[str, ...] = ()
+    worker_args: tuple[str, ...] = ()
+    # The container's entry point and command when they are not the engine's server (a Ray node, an RPC server);
+    # a worker with worker_command gets no engine flags at all.
+    head_entrypoint: str = ""
+    head_command: tuple[str, ...] = ()
+    worker_entrypoint: str = ""
+    worker_command: tuple[str, ...] = ()
+    # Environment variables set to this host's fabric address (the engine's own control traffic on the fabric).
+    host_ip_env: tuple[str, ...] = ()
+    # NCCL over the fabric: the NCCL/UCX/Gloo interface variables, NCCL_IB_HCA, MASTER_ADDR, /dev/infiniband.
+    nccl: bool = True
+    env: tuple[tuple[str, str], ...] = ()
+    # tensor_parallel x pipeline_parallel spread over the hosts (False: the engine splits by layer on its own).
+    parallel: bool = True
+    # What a worker answers on (it serves no OpenAI API): () = its unit running is its health.
+    worker_health_paths: tuple[str, ...] = ()
+    # Flags the plan sets on every host (refused in extra_args of a service that spans hosts).
+    owned_flags: tuple[str, ...] = ()
+    # Which side serving starts first: "head" (Ray's head before its workers join), "workers" (the RPC servers the
+    # head connects to at start), or "" (any order: each waits at the rendezvous).
+    start_first: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class Engine:
     """Everything that differs between engines, as data: adding an engine is adding an entry here."""
 
@@ -73,6 +110,20 @@ class Engine:
     uses_gpu: bool = True
     # A render function for arguments no flag table describes (serving/render.py's ARG_BUILDERS), or "".
     arg_builder: str = ""
+    # Prometheus metrics on the service's port (roles/metrics scrapes it; "" for none), and the flags that switch
+    # them on, added before extra_args (SGLang serves /metrics only with --enable-metrics). The openai engine runs
+    # the image's own arguments: llama.cpp's server needs --metrics in its command (the demo lab's has it).
+    metrics_path: str = "/metrics"
+    metrics_args: tuple[str, ...] = ()
+    # How it spans hosts, by distributed_backend (the first is the default); () = one host only.
+    multihost: tuple[tuple[str, MultiHost], ...] = ()
+
+    def multihost_form(self, backend: str | None) -> MultiHost | None:
+        """The form of ``backend`` (None: the engine's default), or None when the engine has no such form."""
+        forms = dict(self.multihost)
+        if not forms:
+            return None
+        return forms.get(backend or self.multihost[0][0])
 
 
 _SGLANG_FLAGS = EngineFlags(
@@ -90,6 +141,66 @@ _VLLM_FLAGS = EngineFlags(
     context_length="--max-model-len",
 )
 
+# One model across hosts (FIELD-NOTES "one model across Sparks"). The flags the plan sets on every host of the group,
+# spelled every way the engine accepts them, are refused in extra_args.
+_PARALLEL_FLAGS = ("--tp", "--tp-size", "--tensor-parallel-size", "--pp", "--pp-size", "--pipeline-parallel-size")
+# SGLang: --tp-size/--pp-size (SGLang's own names; an abbreviation such as --pp can be ambiguous to argparse),
+# --nnodes, --node-rank, --dist-init-addr HEAD:20000; it hangs unless SGLANG_HOST_IP is the fabric address. A node of
+# rank > 0 runs the same server without the HTTP API.
+_SGLANG_MULTIHOST = MultiHost(
+    dist_port=20000,
+    args=("--tp-size", "{tp}", "--pp-size", "{pp}", "--nnodes", "{nnodes}", "--node-rank", "{rank}",
+          "--dist-init-addr", "{head_address}:{dist_port}"),
+    host_ip_env=("SGLANG_HOST_IP",),
+    owned_flags=(*_PARALLEL_FLAGS, "--nnodes", "--node-rank", "--dist-init-addr"),
+    description="SGLang's own launch on every host (--nnodes, --node-rank, --dist-init-addr)",
+)  # fmt: skip
+# vLLM without Ray: every host runs the server with --nnodes/--node-rank/--master-addr/--master-port, the workers
+# --headless (no API).
+_VLLM_MP = MultiHost(
+    dist_port=29500,
+    args=("--tensor-parallel-size", "{tp}", "--pipeline-parallel-size", "{pp}", "--distributed-executor-backend",
+          "mp", "--nnodes", "{nnodes}", "--node-rank", "{rank}", "--master-addr", "{head_address}", "--master-port",
+          "{dist_port}"),
+    worker_args=("--headless",),
+    host_ip_env=("VLLM_HOST_IP",),
+    owned_flags=(*_PARALLEL_FLAGS, "--distributed-executor-backend", "--nnodes", "--node-rank", "--master-addr",
+                 "--master-port", "--headless"),
+    description="vLLM's multiprocessing backend across nodes (--nnodes, --node-rank, --master-addr, --headless "
+    "workers; no Ray)",
+)  # fmt: skip
+# vLLM on a Ray cluster (NVIDIA's two-Spark recipe): the head starts Ray's head then the server, each worker joins
+# Ray and blocks; Ray's memory monitor off (RAY_memory_monitor_refresh_ms=0). The image must carry Ray.
+_VLLM_RAY = MultiHost(
+    dist_port=6379,
+    head_args=("--tensor-parallel-size", "{tp}", "--pipeline-parallel-size", "{pp}", "--distributed-executor-backend",
+               "ray"),
+    head_entrypoint="/bin/bash",
+    head_command=("-c", "ray start --head --node-ip-address={address} --port={dist_port} && exec python3 -m "
+                  'vllm.entrypoints.openai.api_server "$@"', "vllm-ray-head"),
+    worker_entrypoint="/bin/bash",
+    worker_command=("-c", "exec ray start --address={head_address}:{dist_port} --node-ip-address={address} --block"),
+    host_ip_env=("VLLM_HOST_IP",),
+    env=(("RAY_memory_monitor_refresh_ms", "0"),),
+    owned_flags=(*_PARALLEL_FLAGS, "--distributed-executor-backend"),
+    start_first="head",
+    description="a Ray cluster (head: ray start --head, then the server; workers: ray start --address)",
+)  # fmt: skip
+# llama.cpp's RPC backend, the lab's CPU stand-in for a real split: each worker runs ggml-rpc-server on its fabric
+# address (Debian: llama.cpp-tools-extra, not on PATH; the backend is libggml0-backend-rpc), the head llama-server
+# --rpc with every worker and -ngl 99 (extra_args may lower it). It splits by layer over TCP: no NCCL, no tp/pp.
+_LLAMA_RPC = MultiHost(
+    dist_port=50052,
+    head_args=("--rpc", "{workers}", "-ngl", "99"),
+    worker_entrypoint="/bin/sh",
+    worker_command=("-c", "exec /usr/libexec/*/llama/bin/ggml-rpc-server -H {address} -p {dist_port}"),
+    nccl=False,
+    parallel=False,
+    owned_flags=("--rpc",),
+    start_first="workers",
+    description="llama.cpp's RPC backend (workers: ggml-rpc-server on the fabric address; head: llama-server --rpc)",
+)
+
 ENGINES: dict[str, Engine] = {
     "sglang": Engine(
         name="sglang",
@@ -103,7 +214,9 @@ ENGINES: dict[str, Engine] = {
         flags=_SGLANG_FLAGS,
         launcher=("python3", "-m", "sglang.launch_server"),
         profile_args="sglang_args",
+        metrics_args=("--enable-metrics",),
         description="SGLang (python3 -m sglang.launch_server) with the profile's flags",
+        multihost=(("native", _SGLANG_MULTIHOST),),
     ),
     "vllm": Engine(
         name="vllm",
@@ -114,6 +227,7 @@ ENGINES: dict[str, Engine] = {
         cache="hf",
         flags=_VLLM_FLAGS,
         description="vLLM's OpenAI server (the image's entry point) with --model and the memory flags",
+        multihost=(("mp", _VLLM_MP), ("ray", _VLLM_RAY)),
     ),
     "nim": Engine(
         name="nim",
@@ -125,6 +239,8 @@ ENGINES: dict[str, Engine] = {
         flags=EngineFlags(),
         requires_ngc_key=True,
         allows_command=False,
+        # NIM for LLMs serves its Prometheus metrics under /v1.
+        metrics_path="/v1/metrics",
         description="an NVIDIA NIM image (runs its own server on 8000, configured by env)",
     ),
     "openai": Engine(
@@ -136,6 +252,20 @@ ENGINES: dict[str, Engine] = {
         cache="",
         flags=EngineFlags(),
         description="any OpenAI-compatible image, run with its own arguments (command)",
+    ),
+    "llama-cpp": Engine(
+        name="llama-cpp",
+        default_port=8080,
+        container_port=None,
+        health_paths=("/health", "/v1/models"),
+        secret_env=(),
+        cache="",
+        # The served id is --alias; the GGUF file comes from the image or from extra_args (--model /models/x.gguf).
+        flags=EngineFlags(model="--alias", host="--host", port="--port", context_length="--ctx-size"),
+        description="llama.cpp's llama-server (the image's entry point; the GGUF file in the image or extra_args "
+        "--model, the model key is its --alias), the lab's CPU stand-in; across hosts through llama.cpp's RPC "
+        "backend",
+        multihost=(("rpc", _LLAMA_RPC),),
     ),
     # NVIDIA Dynamo (docs/dynamo.md): a frontend (OpenAI HTTP, KV-aware routing) in front of workers, all in one
     # dynamo_deployment (the Dynamo namespace), found through dynamo_discovery, requests over TCP.
@@ -172,6 +302,7 @@ ENGINES: dict[str, Engine] = {
         ),
         launcher=("python3", "-m", "dynamo.sglang"),
         profile_args="sglang_args",
+        metrics_args=("--enable-metrics",),
         port_env="DYN_SYSTEM_PORT",
         env=(("DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS", '["generate"]'),),
         dynamo_role="worker",
@@ -271,6 +402,8 @@ SECRET_ENV_NAMES = frozenset({*SECRET_VARS, "HUGGING_FACE_HUB_TOKEN", "NGC_CLI_A
 MAX_VALUE_LEN = 4096
 MAX_NAME_LEN = 255
 MAX_ENV_NAME_LEN = 128
+# The most hosts one service may span.
+MAX_NODES = 64
 
 
 @dataclass(frozen=True)
@@ -378,6 +511,30 @@ FIELDS: tuple[Field, ...] = (
     Field("dynamo_discovery", "str", "Dynamo engines: how the deployment's components find each other: C(file) "
           "(all on one host, a shared directory) or the etcd client URL of its dynamo-etcd service "
           "(C(http://spark-01:2379)) when it spans hosts.", default="file", reaches_host=True),
+    # One model across hosts (docs/multi-host.md; service/multihost.py expands it into one piece per host).
+    Field("hosts", "list", "One model across several hosts: the inventory hosts the service spans, in rank order; the "
+          "head (the first, or C(head)) serves the API, the others are workers. Every one of them lists this service "
+          "in its C(llm_serving_services) (declare it in group_vars of a group they share); other hosts ignore it "
+          "(docs/multi-host.md).", default=[], elements="str", max_len=MAX_NAME_LEN),
+    Field("group", "str", "Instead of C(hosts): the inventory group whose hosts the service spans, in inventory "
+          "order (its first C(nodes)).", default="", max_len=MAX_NAME_LEN),
+    Field("nodes", "int", "With C(group): how many of its hosts the service spans (the first ones).", minimum=1,
+          maximum=MAX_NODES, default_text="every host of group"),
+    Field("head", "str", "The host of the service's hosts that serves the API (rank 0).", default="",
+          max_len=MAX_NAME_LEN, default_text="the first host"),
+    Field("tensor_parallel", "int", "Across hosts: tensor-parallel size (SGLang C(--tp-size), vLLM "
+          "C(--tensor-parallel-size)); C(tensor_parallel) x C(pipeline_parallel) is a multiple of the number of "
+          "hosts.", minimum=1, maximum=1024, default_text="the number of hosts"),
+    Field("pipeline_parallel", "int", "Across hosts: pipeline-parallel size (SGLang C(--pp-size), vLLM "
+          "C(--pipeline-parallel-size)).", minimum=1, maximum=1024, default=1),
+    Field("distributed_backend", "str", "Across hosts: how the engine spans them: " + "; ".join(
+          f"{e.name} C({key}) {form.description}" for e in ENGINES.values() for key, form in e.multihost) + ".",
+          choices=tuple(dict.fromkeys(key for e in ENGINES.values() for key, _form in e.multihost)),
+          default_text="the engine's first"),
+    Field("dist_port", "int", "Across hosts: the port of the rendezvous on the head (SGLang C(--dist-init-addr), "
+          "vLLM C(--master-port), Ray's head), or of each worker's RPC server (llama.cpp); on the host's network.",
+          minimum=1, maximum=65535, default_text="the backend's: " + ", ".join(
+              f"{key} {form.dist_port}" for e in ENGINES.values() for key, form in e.multihost)),
 )  # fmt: skip
 
 FIELD_BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -42,6 +42,7 @@ from .model import (
     ParsedServices,
     engine_flag_keys,
 )
+from .multihost import check_keys as check_multihost_keys
 
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: each can end a line of a unit
 # file, an env file, a report or a log, or a line as Python's splitlines() reads it.
@@ -468,7 +469,8 @@ def parse_service(
     if len(errors) > before:
         return None
     out["verify"].setdefault("enabled", True)
-    _check_service(c, out, profile, gpu_given=raw.get("gpu") is not None)
+    given = frozenset(str(k) for k, v in raw.items() if v is not None)
+    _check_service(c, out, profile, gpu_given=raw.get("gpu") is not None, given=given)
     if len(errors) > before:
         return None
     return out
@@ -514,10 +516,17 @@ def _check_dynamo(c: _Checker, svc: dict[str, Any], engine: Engine, gpu_given: b
         svc["verify"]["enabled"] = False
 
 
-def _check_service(c: _Checker, svc: dict[str, Any], profile: Mapping[str, Any], gpu_given: bool = True) -> None:
+def _check_service(
+    c: _Checker,
+    svc: dict[str, Any],
+    profile: Mapping[str, Any],
+    gpu_given: bool = True,
+    given: frozenset[str] = frozenset(),
+) -> None:
     """Rules across keys, once each key has its type; fills the computed defaults."""
     engine = ENGINES[svc["engine"]]
     _check_dynamo(c, svc, engine, gpu_given)
+    check_multihost_keys(svc, engine, given, c.err)
     if not NAME_RE.fullmatch(svc["name"]):
         c.err("name", f"{svc['name']!r} must be {NAME_RULE} (it names the systemd unit and the container)")
     elif svc["name"] in RESERVED_SERVICE_NAMES:
@@ -606,8 +615,12 @@ def parse_services(
     secrets: Sequence[str] = (),
     var: str = SERVICES_VAR,
     realpath: Callable[[str], str] | None = None,
+    keep: Callable[[Any], bool] | None = None,
 ) -> ParsedServices:
     """Every service of a host -> normalized services and every error (names and ports unique per host).
+
+    ``keep``: whether this host plans an entry (a service across hosts is planned on its hosts only; the others
+    skip it, unchecked, and its port is not theirs).
 
     ``realpath``: where the parser runs on the host itself (preflight), the host's own os.path.realpath, so a
     docker_args mount through a symbolic link is judged by where the link leads."""
@@ -620,6 +633,8 @@ def parse_services(
     names: dict[str, str] = {}
     ports: dict[int, str] = {}
     for i, item in enumerate(raw):
+        if keep is not None and not keep(item):
+            continue
         label = item.get("name") if isinstance(item, Mapping) and isinstance(item.get("name"), str) else ""
         where = f"{var}[{i}]" + (f" ({label})" if label and NAME_RE.fullmatch(label) else "")
         svc = parse_service(

@@ -20,7 +20,9 @@ from typing import Any
 from ..contracts import DTYPE_BYTES, unit_service_name
 from ..gpu import find_gpu, subprocess_runner
 from ..netenv import base_url_for
+from ..paths import UNIT_DIR
 from .model import ENGINES, NGC_KEY_RE, NGC_REGISTRY, SERVICES_VAR
+from .multihost import member, plan_piece, port_clashes, spans_hosts
 from .parse import image_registry, is_number, parse_services, secret_problem, type_name
 
 # Plan status of a service.
@@ -45,6 +47,11 @@ class PlanInputs:
     skip_gpu_services_without_gpu: bool = False
     # Where the services are published on the host (llm_serving_bind_address): gives each planned service its URL.
     bind_address: str = ""
+    # Services across hosts (service/multihost.py): this host's inventory name, the inventory's groups (Ansible's
+    # `groups`) and every host's fabric endpoint {interface, address, hca, facts} (host vars, fabric facts).
+    host: str = ""
+    groups: Mapping[str, Any] | None = None
+    fabric: Mapping[str, Any] | None = None
     memory_overhead: float = 1.2
     min_free_disk_gb_per_service: float = 20.0
     disk_paths: Sequence[str] = ("/var/lib/docker",)
@@ -55,6 +62,9 @@ class PlanInputs:
     local_images: Collection[str] = ()
     # Resolve a docker_args host path's links (the host's own os.path.realpath when preflight runs on the host).
     realpath: Callable[[str], str] | None = None
+    # False for a read-only reader of the plan (the status collector): it is given no secrets, so a missing key is
+    # not a problem of its plan.
+    check_secrets: bool = True
 
 
 @dataclass
@@ -394,6 +404,10 @@ class _Planner:
         if need_gb is None:
             self.warnings.append(f"{where}: memory not checked (set model_params_b and model_dtype, or memory_gb)")
             return
+        piece = svc.get("multihost")
+        nnodes = int(piece["nnodes"]) if isinstance(piece, Mapping) else 1
+        if nnodes > 1:  # one model across hosts: each holds its share of the weights
+            group_need, need_gb = need_gb, need_gb / nnodes
         if usable is None:
             self.warnings.append(f"{where}: memory not checked (the driver reports no memory size for GPU {index})")
             return
@@ -404,6 +418,15 @@ class _Planner:
                 if is_number(svc.get("memory_gb"))
                 else f"model_params_b {svc['model_params_b']} x {svc['model_dtype'] or 'bf16'} x overhead {overhead:g}"
             )
+            if nnodes > 1:
+                how += f"; {group_need:.1f} GB for the group of {nnodes} hosts, this host's share"
+                self.errors.append(
+                    f"{where} needs about {need_gb:.1f} GB on {self.inputs.host} ({how}) but GPU {index} "
+                    f"({target.get('name')}) offers {budget_gb:.1f} GB ({usable} MiB usable x mem_fraction "
+                    f"{fraction:g}): the weights do not fit the group's memory. Fix: more hosts (hosts, or nodes of "
+                    "group), a more quantized model (model_dtype fp8/fp4), or a larger mem_fraction"
+                )
+                return
             self.errors.append(
                 f"{where} needs about {need_gb:.1f} GB ({how}) but GPU {index} ({target.get('name')}) offers "
                 f"{budget_gb:.1f} GB ({usable} MiB usable x mem_fraction {fraction:g}). Fix: a smaller or more "
@@ -442,9 +465,18 @@ def check_plan(inputs: PlanInputs) -> Plan:
     planner = _Planner(inputs)
     planner.host_checks()
     parsed = parse_services(
-        inputs.services, profile=planner.profile, secrets=_secrets_of(inputs), realpath=inputs.realpath
+        inputs.services,
+        profile=planner.profile,
+        secrets=_secrets_of(inputs),
+        realpath=inputs.realpath,
+        keep=lambda raw: member(raw, inputs.host, inputs.groups),
     )
     planner.errors.extend(parsed.errors)
+    for svc in parsed.services:
+        if spans_hosts(svc) and svc["state"] == "present":
+            gpus = None if svc["gpu"] == "none" else len(planner.gpus) if svc["gpu"] == "all" else 1
+            planner.errors.extend(plan_piece(svc, inputs.host, inputs.groups, inputs.fabric, gpus))
+    planner.errors.extend(port_clashes(parsed.services, inputs.host))
     plan = Plan(
         profile=planner.profile_name,
         serving_gpu=planner.serving,
@@ -460,7 +492,8 @@ def check_plan(inputs: PlanInputs) -> Plan:
         if "status" in svc:
             plan.services.append(svc)
     plan.errors = planner.errors
-    _check_secrets(plan, inputs)
+    if inputs.check_secrets:
+        _check_secrets(plan, inputs)
     planner.fleet_checks(len(plan.names(DEPLOY)))
     plan.warnings = planner.warnings
     if plan.errors:
@@ -507,9 +540,12 @@ def run_module(module: Any) -> None:
             min_free_disk_gb_per_service=float(params.get("min_free_disk_gb_per_service") or 0),
             disk_paths=list(params.get("disk_paths") or []),
             free_disk_gb=free_disk_gb,
-            installed=installed_services(str(params.get("unit_dir") or "/etc/systemd/system")),
+            installed=installed_services(str(params.get("unit_dir") or UNIT_DIR)),
             local_images=local_images(subprocess_runner(30)),
             realpath=os.path.realpath,
+            host=str(params.get("host") or ""),
+            groups=params.get("groups") or {},
+            fabric=params.get("fabric") or {},
         )
     )
     for warning in plan.warnings:

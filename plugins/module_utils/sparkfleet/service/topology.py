@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..rollout import serial_batches
+from .groups import check_groups
 from .model import ENGINES, SERVICES_VAR
 from .plan import DEPLOY, NO_GPU_PROFILE
 
@@ -75,26 +77,6 @@ def _url_matches(url: str, comp: Component, addresses: Mapping[str, Sequence[str
     parts = urlsplit(url)
     names = {comp.host, *addresses.get(comp.host, ())}
     return parts.hostname in names and parts.port == comp.port
-
-
-def serial_batches(hosts: Sequence[str], serial: Any) -> list[list[str]]:
-    """The batches Ansible's ``serial`` makes of ``hosts`` (in play order): each entry a count or a percentage of
-    all hosts (at least 1), the last entry repeated; 0, none or 100% is one batch."""
-    entries = serial if isinstance(serial, list) else [serial]
-    batches: list[list[str]] = []
-    rest = list(hosts)
-    i = 0
-    while rest:
-        entry = str(entries[min(i, len(entries) - 1)] if entries else 0).strip()
-        try:
-            size = max(int(float(entry[:-1]) / 100 * len(hosts)), 1) if entry.endswith("%") else int(entry)
-        except ValueError:
-            size = 0
-        size = len(rest) if size <= 0 else size
-        batches.append(rest[:size])
-        rest = rest[size:]
-        i += 1
-    return batches
 
 
 def _order_problem(where: str, etcd: Component, batches: Sequence[Sequence[str]]) -> str:
@@ -234,7 +216,12 @@ def run_module(module: Any) -> None:
         serial=params.get("serial"),
         play_hosts=params.get("play_hosts"),
     )
-    module.exit_json(changed=False, errors=topo.errors, probes=topo.probes, deployments=topo.deployments)
+    # Services across hosts (service/groups.py): their pieces put together, and their hosts' fabric.
+    groups = check_groups(params.get("plans") or {}, params.get("play_hosts"), params.get("fabric") or None)
+    for warning in groups.warnings:
+        module.warn(warning)
+    module.exit_json(changed=False, errors=topo.errors + groups.errors, probes=topo.probes,
+                     deployments=topo.deployments, groups=groups.groups)  # fmt: skip
 
 
-__all__ = ["Topology", "check_topology", "run_module", "serial_batches"]
+__all__ = ["Topology", "check_topology", "run_module"]

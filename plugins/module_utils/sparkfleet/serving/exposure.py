@@ -59,7 +59,7 @@ def service_exposure(
 ) -> dict[str, Any]:
     """One rendered service -> where its port listens and who may reach it."""
     engine = ENGINES[str(svc["engine"])]
-    path = "host" if engine.host_network else "docker"
+    path = "host" if engine.host_network or svc.get("host_network") else "docker"
     entry: dict[str, Any] = {
         "service": svc["name"],
         "port": int(svc["port"]),
@@ -79,6 +79,41 @@ def service_exposure(
         return {**entry, "reach": RESTRICTED, "allow": list(worker_sources),
                 "why": "behind a gateway with an API key: only the gateway's hosts and the controller"}  # fmt: skip
     return {**entry, "why": "no gateway with a key in front of it, or llm_serving_expose_workers is true"}
+
+
+def piece_exposure(svc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The rendezvous port of a piece of a service across hosts (docs/multi-host.md), on the side that listens: a
+    worker's RPC server (llama.cpp: the head connects to it) is reachable from its head only; a head's rendezvous
+    (SGLang, vLLM, Ray's GCS) from its workers only. [] for a service on one host, and on the side that connects."""
+    piece = svc.get("multihost")
+    if not isinstance(piece, Mapping) or not piece:
+        return []
+    worker = piece.get("role") == "worker"
+    if worker != (piece.get("start_first") == "workers"):
+        return []
+    if worker:
+        peers = [str(piece.get("head_address") or "")]
+        why = f"the RPC server of a worker of {svc['name']}: only its head ({piece.get('head')})"
+    else:
+        peers = [str(w).rsplit(":", 1)[0].strip("[]") for w in piece.get("workers") or []]
+        why = f"the rendezvous of {svc['name']} across hosts: only its workers"
+    entry: dict[str, Any] = {
+        "service": svc["name"],
+        "port": int(piece["dist_port"]),
+        "listen": str(piece.get("address") or "0.0.0.0"),  # noqa: S104 - reported, not bound here
+        "path": "host",
+        "reach": RESTRICTED,
+        "allow": [],
+        "why": why,
+    }
+    try:
+        if all(p and ipaddress.ip_address(p).version == 4 for p in peers):
+            return [{**entry, "allow": sorted({str(ipaddress.ip_network(p)) for p in peers}, key=ipaddress.ip_network)}]
+    except ValueError:
+        pass
+    return [
+        {**entry, "reach": ANYONE, "why": why.replace(": only", ": IPv6 or unknown peers, open to anyone; meant for")}
+    ]
 
 
 def _docker_rules(entry: Mapping[str, Any]) -> list[str]:

@@ -14,32 +14,44 @@ from typing import Any
 
 from ..contracts import ENGINE_LABEL, SERVICE_LABEL, UNIT_PREFIX, owned_marker, unit_service_name
 from ..netenv import base_url_for
+from ..paths import (
+    DOCKER_BIN,
+    DYNAMO_DIR,
+    ENV_DIR,
+    HF_HOME,
+    HF_HOME_IN_CONTAINER,
+    NIM_CACHE_DIR,
+    NIM_CACHE_IN_CONTAINER,
+    UNIT_DIR,
+)
 from ..service.model import ALL_INTERFACES, ENGINES, SERVICES_VAR
 from ..service.plan import ABSENT, DEPLOY, SKIPPED
 from .dynamo import ARG_BUILDERS, dynamo_env, dynamo_volumes
 from .errors import ServingError
-from .exposure import firewall_rules, normalize_sources, service_exposure
+from .exposure import firewall_rules, normalize_sources, piece_exposure, service_exposure
+from .multihost import command as multihost_command
+from .multihost import describe as multihost_describe
+from .multihost import docker_options as multihost_docker_options
+from .multihost import piece_form
+from .multihost import server_args as multihost_server_args
 from .probes import own_service_names, parse_listening_ports, parse_own_containers
-
-HF_CACHE_IN_CONTAINER = "/root/.cache/huggingface"
-NIM_CACHE_IN_CONTAINER = "/opt/nim/.cache"
 
 
 @dataclass
 class Settings:
     """Role-wide settings (role defaults) that shape every unit."""
 
-    hf_cache_dir: str = "/var/lib/sparkfleet/huggingface"
+    hf_cache_dir: str = HF_HOME
     hf_hub_offline: int = 0
-    nim_cache_dir: str = "/opt/nim/.cache"
+    nim_cache_dir: str = NIM_CACHE_DIR
     nim_uid: int = 1000
-    env_dir: str = "/etc/sparkfleet/serving"
-    unit_dir: str = "/etc/systemd/system"
-    docker_bin: str = "/usr/bin/docker"
+    env_dir: str = ENV_DIR
+    unit_dir: str = UNIT_DIR
+    docker_bin: str = DOCKER_BIN
     bind_address: str = ""
     # The host's address that Dynamo components advertise to each other (docs/dynamo.md); "": Dynamo's own guess.
     advertise_address: str = ""
-    dynamo_dir: str = "/var/lib/sparkfleet/dynamo"
+    dynamo_dir: str = DYNAMO_DIR
     restart_sec: int = 15
     restart_max_delay_s: int = 300
     restart_steps: int = 5
@@ -149,6 +161,10 @@ class Rendered:
     api_key_env: str = ""
     api_key_var: str = ""
     unit: dict[str, Any] = field(default_factory=dict)
+    # Runs on the host's network (a Dynamo component, a piece of a service across hosts).
+    host_network: bool = False
+    # The piece of a service across hosts (service/multihost.py): rank, role, hosts, head...; {} on one host.
+    multihost: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
@@ -170,12 +186,17 @@ def _engine_args(svc: Mapping[str, Any], profile: Mapping[str, Any], settings: S
     flags = engine.flags
     command = list(svc["command"]) or list(engine.launcher)
     extra = list(svc["extra_args"])
+    piece, form = piece_form(svc)  # a piece of a service across hosts (serving/multihost.py)
+    replaced = multihost_command(piece, form) if piece is not None and form is not None else None
+    if replaced is not None and piece is not None and piece["role"] == "worker":
+        return replaced  # a Ray node or an RPC server: no engine server on this host
+    command = replaced if replaced is not None else command
     if engine.arg_builder:  # arguments no flag table describes (etcd)
         return command + merge_args(ARG_BUILDERS[engine.arg_builder](svc, settings or Settings()), extra)
     if flags.model is None and flags.port is None:  # nim (configured by env) and openai (the image's own arguments)
         return command + extra
     # A host-network server listens on the host itself: the bind address, if one is set, is where.
-    listen = (settings.bind_address if settings and engine.host_network else "") or ALL_INTERFACES
+    listen = (settings.bind_address if settings and (engine.host_network or piece) else "") or ALL_INTERFACES
     defaults = [flags.host, listen] if flags.host else []
     defaults += [flags.port, str(svc["container_port"])] if flags.port else []
     if flags.mem_fraction and svc["mem_fraction"] is not None:
@@ -185,6 +206,10 @@ def _engine_args(svc: Mapping[str, Any], profile: Mapping[str, Any], settings: S
     if engine.profile_args:
         defaults += [str(a) for a in profile.get(engine.profile_args) or []]
     defaults += list(engine.default_args)
+    # Metrics on (roles/metrics scrapes them); a profile that lists the flag too does not repeat it.
+    defaults += [a for a in engine.metrics_args if a not in defaults]
+    if piece is not None and form is not None:
+        defaults += multihost_server_args(piece, form)
     model = [flags.model, svc["model"]] if flags.model else []
     return [*command, *model, *merge_args(defaults, extra)]
 
@@ -201,8 +226,11 @@ def render_service(
     gpu_flags = _gpu_flags(svc.get("gpu_device"))
     argv = [settings.docker_bin, "run", "--rm", "--name", own["container_name"], "--pull", "never"]
     argv += ["--label", f"{SERVICE_LABEL}={name}", "--label", f"{ENGINE_LABEL}={engine.name}"]
-    # Dynamo components advertise the host's address and open ports at run time: they share the host's network.
-    argv += ["--network", "host"] if engine.host_network else ["--publish", publish]
+    # Dynamo components advertise the host's address and open ports at run time: they share the host's network, and
+    # so does a piece of a service across hosts (NCCL, Ray and the RPC backend open ports at run time too).
+    piece, form = piece_form(svc)
+    host_network = engine.host_network or piece is not None
+    argv += ["--network", "host"] if host_network else ["--publish", publish]
     argv += ["--env-file", own["env_file"]]
     shm_size = svc.get("shm_size")
     if gpu_flags:
@@ -211,14 +239,19 @@ def render_service(
         shm_size = shm_size or profile.get("shm_size")
     if shm_size:
         argv += ["--shm-size", str(shm_size)]
+    if piece is not None and form is not None:
+        given = [str(a) for a in profile.get("docker_args") or []]
+        argv += multihost_docker_options(piece, form, bool(gpu_flags), given)
     directories: list[dict[str, Any]] = []
     env = dict(svc["env"])
+    if piece is not None:
+        env = {**piece["env"], **env}  # the service's env wins
     if engine.cache == "hf":
-        argv += ["--volume", f"{settings.hf_cache_dir}:{HF_CACHE_IN_CONTAINER}"]
+        argv += ["--volume", f"{settings.hf_cache_dir}:{HF_HOME_IN_CONTAINER}"]
         directories.append({"path": settings.hf_cache_dir, "owner": "root", "group": "root", "mode": "0755"})
         # The cache the hf_cache role fills, as the container sees it; offline once it is warm.
-        env.setdefault("HF_HOME", HF_CACHE_IN_CONTAINER)
-        env.setdefault("HF_HUB_CACHE", f"{HF_CACHE_IN_CONTAINER}/hub")
+        env.setdefault("HF_HOME", HF_HOME_IN_CONTAINER)
+        env.setdefault("HF_HUB_CACHE", f"{HF_HOME_IN_CONTAINER}/hub")
         if settings.hf_hub_offline:
             env.setdefault("HF_HUB_OFFLINE", "1")
     elif engine.cache == "nim":
@@ -247,7 +280,8 @@ def render_service(
         # version it runs answers, so a later rollback probes and restores it at its own address.
         "marker": owned_marker(name, image=svc["image"], probe_url=probe_url, health_paths=list(svc["health_paths"])),
         "env_marker": owned_marker(name),
-        "description": f"sparkfleet {engine.name} service {name} ({svc['model'] or svc['image']}) on port {port}",
+        "description": f"sparkfleet {engine.name} service {name} ({svc['model'] or svc['image']}) on port {port}"
+        + (multihost_describe(piece) if piece is not None else ""),
         "exec_start_pre": f"-{settings.docker_bin} rm -f {container}",
         "exec_start": systemd_join(argv),
         "exec_stop": f"{settings.docker_bin} stop -t {stop_timeout_s} {container}",
@@ -283,6 +317,8 @@ def render_service(
         api_key_env=svc.get("api_key_env") or "",
         api_key_var=svc.get("api_key_var") or "",
         unit=unit,
+        host_network=host_network,
+        multihost=dict(piece) if piece is not None else {},
     )
 
 
@@ -344,7 +380,7 @@ def render_plan(
         if svc["status"] != DEPLOY:
             continue
         r = render_service(svc, profile=profile, settings=settings, hf_token_present=hf_token_present)
-        host_network_own = ENGINES[r.engine].host_network and r.name in own_service_names(own_containers)
+        host_network_own = r.host_network and r.name in own_service_names(own_containers)
         if r.port in listening_ports and owned.get(r.port) not in (r.name, *removed) and not host_network_own:
             holder = f"the container of sparkfleet service {owned[r.port]}" if r.port in owned else "another process"
             errors.append(
@@ -361,9 +397,14 @@ def render_plan(
         sources[variable], bad = normalize_sources(given, variable)
         errors += bad
     exposure = [
-        service_exposure(p, bind_address=settings.bind_address, worker_sources=sources["llm_serving_worker_sources"],
-                         etcd_sources=sources["llm_serving_etcd_sources"])
+        entry
         for p in present
+        for entry in (
+            service_exposure(p, bind_address=settings.bind_address,
+                             worker_sources=sources["llm_serving_worker_sources"],
+                             etcd_sources=sources["llm_serving_etcd_sources"]),
+            *piece_exposure(p),  # a piece of a service across hosts: its rendezvous port
+        )
     ]  # fmt: skip
     images: dict[tuple[str, str], dict[str, Any]] = {}
     for p in present:
