@@ -15,7 +15,7 @@ COLLECTION := collections/ansible_collections/sparkfleet/fleet
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv prereqs images lab-up lab-down lab-status demo demo-run lint sanity unit molecule integration test test-gpu clean
+.PHONY: help venv prereqs images lab-up lab-down lab-status status demo demo-run lint sanity unit molecule integration test test-gpu clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ lab-down: venv ## Remove the demo lab's hosts and network
 lab-status: venv
 	$(LAB) status --inventory $(INVENTORY)
 
+status: venv ## The fleet's status now, read-only: a table; non-zero when a host is unhealthy or drifted
+	bin/sparkfleet-status -i $(INVENTORY)/hosts.yml -l $(LIMIT)
+
 demo: lab-up demo-run ## Build the demo lab and run site.yml on it: serving and verified
 
 demo-run: venv
@@ -57,7 +60,9 @@ demo-run: venv
 	  echo; echo "== the one URL a class uses (key: the vault variable sparkfleet_gateway_api_key)"; \
 	  cat reports/gateway-endpoint.txt; fi; \
 	if [ -f reports/latest/fleet-report.md ]; then \
-	  echo; echo "== planned vs serving: $$(tail -n 1 reports/latest/fleet-report.md | tr -d '*')"; fi; exit $$rc
+	  echo; echo "== planned vs serving: $$(tail -n 1 reports/latest/fleet-report.md | tr -d '*')"; fi; \
+	echo; echo "== the fleet's status now (make status; docs/status.md)"; \
+	bin/sparkfleet-status -i $(INVENTORY)/hosts.yml -l $(LIMIT) || { s=$$?; [ $$rc -ne 0 ] || rc=$$s; }; exit $$rc
 
 lint: venv ## yamllint (strict), ansible-lint (production), ruff, mypy
 	$(BIN)/yamllint --strict .
@@ -112,8 +117,8 @@ test: venv prereqs ## Everything CI runs
 # machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).
 GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
 test-gpu: ## Hardware suite on a real NVIDIA GPU (skipped without one): detection, a real server, the benchmark
-	$(GPU_PYTHON) -m pytest tests/gpu/test_wheels.py tests/gpu/test_detection.py tests/gpu/test_benchmark.py \
-	  tests/gpu/test_ansible_stages.py -q
+	$(GPU_PYTHON) -m pytest tests/gpu/test_wheels.py tests/gpu/test_detection.py tests/gpu/test_gpu_metrics.py \
+	  tests/gpu/test_benchmark.py tests/gpu/test_ansible_stages.py -q
 
 clean: lab-down ## Remove the lab and caches (keeps the venv)
 	rm -rf .cache reports lab/.state

@@ -19,6 +19,8 @@ FLEET_SCHEMA = "sparkfleet.fleet_report/v1"
 # One line per run in reports/history.jsonl (report/history.py).
 HISTORY_SCHEMA = "sparkfleet.fleet_history/v1"
 HISTORY_FILE = "history.jsonl"
+# One document per host written by playbooks/status.yml (status/, docs/status.md).
+STATUS_SCHEMA = "sparkfleet.status/v1"
 
 # Bytes read per parameter for one decode step (and stored per parameter), by the service's model_dtype.
 DTYPE_BYTES: dict[str, float] = {
