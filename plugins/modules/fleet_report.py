@@ -204,8 +204,10 @@ reconciliation:
     C(an unknown version) or C(nothing) - C(why) - C(updated), C(unchanged), C(rolled back), C(not reached), C(down),
     C(down or unreachable), ... - and C(models), the model IDs the probe saw), C(missing) (host, service, reason,
     by_choice), C(orphans), C(not_benchmarked) (host, service and how it is verified instead, for example a Dynamo
-    worker through its frontend; never counted as missing), C(ok) (false when a service is missing other than by
-    explicit choice) and C(line) (C(expected N, serving M ...), for example
+    worker through its frontend; never counted as missing), C(across_hosts) (only with services across hosts: one
+    entry per service - C(service), C(head), C(hosts), C(nnodes), C(serving), C(down), the hosts that failed it),
+    C(ok) (false when a service is missing other than by explicit choice, or a service across hosts is down) and
+    C(line) (C(expected N, serving M ...), for example
     C(expected 3, serving 3 (1 rolled back, 2 not reached))).
   returned: when plans is given
   type: dict

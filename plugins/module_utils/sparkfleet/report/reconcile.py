@@ -98,7 +98,46 @@ def _not_benchmarked(svc: Mapping[str, Any], frontends: Mapping[str, str]) -> st
         return f"a Dynamo worker: verified through {where} (and its health gate)"
     if engine is not None and engine.dynamo_role == "discovery":
         return "Dynamo discovery (etcd): verified by its health gate"
+    piece = svc.get("multihost")
+    if isinstance(piece, Mapping) and piece.get("role") == "worker":
+        return (
+            f"worker (rank {piece.get('rank')} of {piece.get('nnodes')}) of a service across hosts: verified "
+            f"through its head {piece.get('head')} (and its health gate)"
+        )
     return "verify.enabled is false: verified by its health gate only"
+
+
+def _spanning(plans: Mapping[str, Any], hosts: Sequence[Mapping[str, Any]],
+              missing: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
+    """One entry per service across hosts (docs/multi-host.md): one service on N hosts, serving only when its head
+    serves and no host of it failed in this run (a host of the group that fails fails the whole service)."""
+    pieces: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for host in sorted(plans):
+        for svc in plans[host] or []:
+            piece = svc.get("multihost") if isinstance(svc, Mapping) else None
+            if isinstance(piece, Mapping) and piece and svc.get("status") != ABSENT:
+                pieces.setdefault(str(svc.get("name")), {})[host] = piece
+    failed_hosts = {str(h.get("host")) for h in hosts if h.get("why") and h.get("why") not in SUCCESS_OUTCOMES}
+    missing_keys = {(str(m.get("host")), str(m.get("service"))) for m in missing}
+    out: list[dict[str, Any]] = []
+    for name, by_host in sorted(pieces.items()):
+        first = next(iter(by_host.values()))
+        group_hosts = [str(h) for h in first.get("hosts") or by_host]
+        head = str(first.get("head") or "")
+        down = [h for h in group_hosts if h in failed_hosts or h not in by_host]
+        if (head, name) in missing_keys and head not in down:
+            down.insert(0, head)
+        out.append(
+            {
+                "service": name,
+                "head": head,
+                "hosts": group_hosts,
+                "nnodes": len(group_hosts),
+                "serving": not down,
+                "down": down,
+            }
+        )
+    return out
 
 
 def _frontends(plans: Mapping[str, Any]) -> dict[str, str]:
@@ -231,6 +270,7 @@ def reconcile(
             }
         )
     orphan_list = [{"host": h, "service": s} for h in sorted(orphans or {}) for s in (orphans or {})[h]]
+    spanning = _spanning(plans, hosts, missing)
     not_by_choice = [m for m in missing if not m["by_choice"]]
     by_choice = len(missing) - len(not_by_choice)
     parts = [", ".join(f"{tally[k]} {words}" for k, words in _TALLY if tally.get(k))] if tally else []
@@ -248,7 +288,9 @@ def reconcile(
         "missing": missing,
         "orphans": orphan_list,
         "not_benchmarked": not_benchmarked,
-        "ok": not not_by_choice,
+        "ok": not not_by_choice and all(g["serving"] for g in spanning),
+        # Only with services across hosts: a fleet of services on one host each reports exactly as before.
+        **({"across_hosts": spanning} if spanning else {}),
         "line": line,
     }
 
@@ -299,6 +341,15 @@ def markdown_lines(rec: Mapping[str, Any], cell: Any) -> list[str]:
         dict_entries(rec, "not_benchmarked"),
         dict_entries(rec, "orphans"),
     )
+    for g in dict_entries(rec, "across_hosts"):
+        hosts = [str(h) for h in g.get("hosts") or []]
+        state = (
+            "serving" if g.get("serving") else f"FAILED (hosts down: {', '.join(str(h) for h in g.get('down') or [])})"
+        )
+        lines.append(
+            f"- across hosts: {cell(g.get('service'))}: one service on {len(hosts)} hosts (head "
+            f"{cell(g.get('head'))}; {cell(', '.join(hosts))}): {cell(state)}"
+        )
     for m in missing:
         tag = "skipped by choice" if m.get("by_choice") else "MISSING"
         lines.append(f"- {tag}: {cell(m.get('host'))}/{cell(m.get('service'))}: {cell(m.get('reason'))}")
@@ -309,7 +360,7 @@ def markdown_lines(rec: Mapping[str, Any], cell: Any) -> list[str]:
             f"- NOT IN THE INVENTORY: {cell(o.get('host'))}/{cell(o.get('service'))} still runs from an earlier run "
             "(llm_serving_remove_orphans: true removes it)"
         )
-    if missing or orphans or not_benchmarked:
+    if missing or orphans or not_benchmarked or dict_entries(rec, "across_hosts"):
         lines.append("")
     return lines
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..fabric import check_group
+from ..rollout import serial_batches
 from .multihost import form_of
 from .plan import DEPLOY, NO_GPU_PROFILE
 
@@ -150,14 +151,34 @@ def _image(label: str, svc: Mapping[str, Any], hosts: Sequence[str], fabric: Map
             )
 
 
+def _batches(label: str, hosts: Sequence[str], batches: Sequence[Sequence[str]] | None, errors: list[str]) -> None:
+    """The hosts of one service across hosts served in one batch: serving starts its pieces in order across the
+    hosts of a batch (the workers' RPC servers before the head), and a piece alone cannot serve."""
+    if not batches:
+        return
+    where = {h: i for i, batch in enumerate(batches) for h in batch}
+    split = sorted({where[h] for h in hosts if h in where})
+    if len(split) > 1:
+        listing = "; ".join(f"batch {i + 1}: {', '.join(h for h in hosts if where.get(h) == i)}" for i in split)
+        errors.append(
+            f"{label}: its hosts would be served in different batches ({listing}; sparkfleet_rollout_batch): a "
+            "service across hosts starts on all of its hosts together. Fix: a batch that holds all of them "
+            "(sparkfleet_rollout_batch: 100%, or list them next to each other and a batch size that keeps them "
+            "together)"
+        )
+
+
 def check_groups(
     plans: Mapping[str, Any],
     play_hosts: Sequence[str] | None = None,
     fabric: Mapping[str, Any] | None = None,
+    serial: Any = None,
 ) -> Groups:
     """``plans``: host -> its plan fact; ``play_hosts``: the run's hosts (None: the plans' hosts); ``fabric``:
-    host -> its fabric facts (no fabric, image or architecture check without them)."""
+    host -> its fabric facts (no fabric, image or architecture check without them); ``serial``: the serving
+    play's batches (no batch check without it and play_hosts)."""
     out = Groups()
+    batches = serial_batches(list(play_hosts), serial) if play_hosts is not None and serial is not None else None
     play = {str(h) for h in play_hosts} if play_hosts is not None else None
     facts = {h: f for h, f in (fabric or {}).items() if isinstance(f, Mapping)}
     for name, copies in sorted(_pieces(plans).items()):
@@ -167,6 +188,7 @@ def check_groups(
         _same(label, copies, out.errors)
         hosts = _coverage(label, copies, plans, play, out.errors)
         _alike(label, hosts, plans, facts, out.errors)
+        _batches(label, hosts, batches, out.errors)
         status = _status(label, copies, out.errors)
         _image(label, first, hosts, facts, out.errors)
         group_facts = {h: facts[h] for h in hosts if h in facts}

@@ -217,7 +217,8 @@ def run_module(module: Any) -> None:
         play_hosts=params.get("play_hosts"),
     )
     # Services across hosts (service/groups.py): their pieces put together, and their hosts' fabric.
-    groups = check_groups(params.get("plans") or {}, params.get("play_hosts"), params.get("fabric") or None)
+    groups = check_groups(params.get("plans") or {}, params.get("play_hosts"), params.get("fabric") or None,
+                          serial=params.get("serial"))  # fmt: skip
     for warning in groups.warnings:
         module.warn(warning)
     module.exit_json(changed=False, errors=topo.errors + groups.errors, probes=topo.probes,

@@ -1,0 +1,148 @@
+"""Verify one model split over two lab hosts (docs/multi-host.md): llama.cpp's RPC backend, the worker's RPC
+server on sfm-multihost-b holding the layers, the head's llama-server on sfm-multihost-a serving the API.
+
+Tests run in file order; each leaves the worker and the head serving."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from labtest import lab_host, wait_until
+
+HEAD = "http://127.0.0.1:8080"
+MODEL = "sparkfleet/tiny-llama"
+UNIT = "sparkfleet-tiny-split.service"
+WORKER_ADDRESS = "172.30.67.12:50052"
+REPORTS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports" / "latest"
+# The measured tok/s, kept after the scenario's hosts are gone (docs/multi-host.md quotes them).
+FIGURES = Path(__file__).resolve().parents[3] / ".cache" / "molecule" / "multihost-tps.json"
+testinfra_hosts = ["sfm-multihost-a"]
+
+# Tokens per second of one stream through a server: sequential requests of a fixed length, on the host itself.
+_TPS = r"""
+import json, sys, time, urllib.request
+url, n, tokens = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def chat(i):
+    body = {"model": "m", "messages": [{"role": "user", "content": f"count {i}"}], "max_tokens": tokens,
+            "ignore_eos": True}
+    req = urllib.request.Request(url + "/v1/chat/completions", json.dumps(body).encode(),
+                                 {"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=60))["usage"]["completion_tokens"]
+chat(-1)
+start = time.monotonic()
+done = sum(chat(i) for i in range(n))
+print(json.dumps({"tokens": done, "seconds": round(time.monotonic() - start, 3)}))
+"""
+
+
+def _chat(host: Any, content: str, max_tokens: int = 8) -> tuple[int, dict[str, Any]]:
+    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens})
+    out = host.run(
+        f"curl -s --max-time 30 -o /tmp/mh-reply -w '%{{http_code}}' -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)} {HEAD}/v1/chat/completions; echo; cat /tmp/mh-reply"
+    )
+    code, _, reply = out.stdout.partition("\n")
+    try:
+        parsed: dict[str, Any] = json.loads(reply)
+    except json.JSONDecodeError:
+        parsed = {}
+    return int(code or 0), parsed
+
+
+def _healthy(host: Any) -> bool:
+    return host.run(f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 {HEAD}/health").stdout.strip() == "200"
+
+
+def _tps(host: Any, url: str) -> float:
+    out = host.run(f"python3 -c {shlex.quote(_TPS)} {url} 5 64")
+    assert out.rc == 0, out.stderr
+    result = json.loads(out.stdout)
+    return float(result["tokens"]) / float(result["seconds"])
+
+
+def test_the_worker_runs_the_rpc_server_and_the_head_connects_to_it(host: Any) -> None:
+    worker = lab_host("sfm-multihost-b")
+    assert worker.service(UNIT).is_running
+    assert host.service(UNIT).is_running
+    worker_unit = worker.file(f"/etc/systemd/system/{UNIT}").content_string
+    assert "ggml-rpc-server -H 172.30.67.12 -p 50052" in worker_unit
+    assert "(worker, rank 1 of 2: sfm-multihost-a, sfm-multihost-b)" in worker_unit
+    head_unit = host.file(f"/etc/systemd/system/{UNIT}").content_string
+    assert f"--rpc {WORKER_ADDRESS} -ngl 99" in head_unit
+    assert "--network host" in head_unit
+    # Only the head may reach the worker's RPC server (sparkfleet's firewall chain on the worker).
+    rules = worker.run("iptables -S SPARKFLEET-INPUT").stdout
+    assert "-A SPARKFLEET-INPUT -s 172.30.67.11/32 -p tcp -m tcp --dport 50052 -j RETURN" in rules, rules
+    assert "-A SPARKFLEET-INPUT -p tcp -m tcp --dport 50052 -j DROP" in rules, rules
+
+
+def test_the_heads_log_shows_the_rpc_device_and_the_offloaded_layers(host: Any) -> None:
+    log = host.run("docker logs sparkfleet-tiny-split 2>&1").stdout
+    assert f"using device RPC0 ({WORKER_ADDRESS})" in log, log[-3000:]
+    assert "offloaded 3/3 layers to GPU" in log, log[-3000:]  # every layer on the worker
+    assert f"RPC0[{WORKER_ADDRESS}] model buffer size" in log
+
+
+def test_a_chat_through_the_head_answers(host: Any) -> None:
+    code, reply = _chat(host, "hello across two hosts")
+    assert code == 200, reply
+    assert reply["usage"]["completion_tokens"] > 0, reply
+
+
+def test_the_report_shows_one_service_on_two_hosts() -> None:
+    report = json.loads((REPORTS / "fleet-report.json").read_text())
+    rows = {(r["host"], r["service"]): r for r in report["rows"]}
+    assert list(rows) == [("sfm-multihost-a", "tiny-split")]  # the worker is not an API endpoint
+    assert rows[("sfm-multihost-a", "tiny-split")]["status"] == "PASS"
+    markdown = (REPORTS / "fleet-report.md").read_text()
+    assert (
+        "- across hosts: tiny-split: one service on 2 hosts (head sfm-multihost-a; sfm-multihost-a, "
+        "sfm-multihost-b): serving" in markdown
+    )
+    assert "- not benchmarked: sfm-multihost-b/tiny-split: worker (rank 1 of 2)" in markdown
+    assert "verify.enabled is false" not in markdown
+    assert "expected 1, serving 1" in markdown
+
+
+def test_split_and_one_host_tokens_per_second(host: Any) -> None:
+    """The same model through the head (split over both hosts) and on one host alone (a plain container on the
+    head's host, removed after): both figures printed (docs/multi-host.md quotes them)."""
+    split = _tps(host, HEAD)
+    run = host.run(
+        "docker run -d --rm --name mh-one-host --network host sparkfleet-lab/llm-standin:llama.cpp "
+        "--alias one --host 127.0.0.1 --port 8099 --threads 1 --parallel 8 --ctx-size 16384"
+    )
+    assert run.rc == 0, run.stderr
+    try:
+        assert wait_until(lambda: host.run("curl -sf -m 2 http://127.0.0.1:8099/health").rc == 0, 60, 1)
+        one = _tps(host, "http://127.0.0.1:8099")
+    finally:
+        host.run("docker rm -f mh-one-host")
+    figures = {"split_2_hosts_tok_s": round(split, 1), "one_host_tok_s": round(one, 1)}
+    print(f"multihost tok/s (1 stream, 64 tokens x 5): {figures}")
+    FIGURES.parent.mkdir(parents=True, exist_ok=True)
+    FIGURES.write_text(json.dumps(figures) + "\n")
+    assert split > 0 and one > 0
+
+
+def test_the_worker_stopped_fails_the_heads_health_and_back_heals_it(host: Any) -> None:
+    worker = lab_host("sfm-multihost-b")
+    worker.run(f"systemctl stop {UNIT}")
+    try:
+        # The head notices at its next request to the worker: llama.cpp's RPC client aborts, the unit restarts it,
+        # and without the worker the head cannot load the model.
+        code, _ = _chat(host, "is anyone there")
+        assert code != 200
+        assert wait_until(lambda: not _healthy(host), 30, 1), "the head stayed healthy without its worker"
+        assert not wait_until(lambda: _healthy(host), 10, 2), "the head became healthy without its worker"
+    finally:
+        worker.run(f"systemctl start {UNIT}")
+    assert wait_until(lambda: _healthy(host), 120, 2), "the head did not recover once the worker was back"
+    code, reply = _chat(host, "welcome back")
+    assert code == 200, reply
