@@ -59,6 +59,8 @@ demo-run: venv
 	if [ -f reports/gateway-endpoint.txt ]; then \
 	  echo; echo "== the one URL a class uses (key: the vault variable sparkfleet_gateway_api_key)"; \
 	  cat reports/gateway-endpoint.txt; fi; \
+	if [ -f reports/prometheus-endpoint.txt ]; then \
+	  echo; echo "== the lab's metrics and alerts (docs/metrics.md)"; cat reports/prometheus-endpoint.txt; fi; \
 	if [ -f reports/latest/fleet-report.md ]; then \
 	  echo; echo "== planned vs serving: $$(tail -n 1 reports/latest/fleet-report.md | tr -d '*')"; fi; \
 	echo; echo "== the fleet's status now (make status; docs/status.md)"; \

@@ -45,6 +45,7 @@ STANDIN_IMAGE = "sparkfleet-lab/llm-standin:llama.cpp"
 STANDIN_ARCHIVE = STATE / "images" / "llm-standin.tar"
 WHEELHOUSE = STATE / "wheelhouse"
 GATEWAY_WHEELHOUSE = STATE / "wheelhouse-gateway"
+METRICS_DEBS = STATE / "debs-metrics"
 
 HOST_PACKAGES = [
     "systemd",
@@ -65,7 +66,16 @@ HOST_PACKAGES = [
     "less",
     "gnupg",
 ]
-STANDIN_PACKAGES = ["llama.cpp-tools", "ca-certificates", "curl"]
+# llama.cpp-tools-extra: the RPC server (ggml-rpc-server, /usr/libexec/<triplet>/llama/bin/) of the workers of a
+# service across hosts; libggml0-backend-rpc: the head's RPC backend (without it --rpc says "RPC not supported in
+# this build"); docs/multi-host.md, molecule/multihost.
+STANDIN_PACKAGES = [
+    "llama.cpp-tools",
+    "llama.cpp-tools-extra",
+    "libggml0-backend-rpc",
+    "ca-certificates",
+    "curl",
+]
 
 # Everything --privileged would give, less CAP_SYS_RESOURCE, which this machine's engine
 # cannot grant (see docs/testing.md). systemd and a nested Docker engine run with these.
@@ -327,6 +337,7 @@ def build_images() -> None:
         stamp.write_text(key)
     build_wheelhouse()
     build_wheelhouse(GATEWAY_WHEELHOUSE, "llm_gateway", "llm_gateway_packages")
+    build_metrics_debs()
     # NVIDIA Dynamo's frontend and CPU mocker (molecule/dynamo): built once, then reused while its key holds.
     build_dynamo()
     log("images ready")
@@ -337,6 +348,20 @@ def build_dynamo() -> None:
     res = subprocess.run([sys.executable, "-m", "lab.dynamo_standin"], cwd=ROOT, check=False)
     if res.returncode != 0:
         raise LabError("building the Dynamo stand-in failed (its message is above): python -m lab.dynamo_standin")
+
+
+def build_metrics_debs(dest: Path = METRICS_DEBS) -> None:
+    """The metrics role's .deb files (Prometheus, node exporter and what a lab host lacks of their dependencies),
+    so lab hosts install them air-gapped (roles/metrics, metrics_deb_dir). Reused while the package list holds."""
+    defaults = yaml.safe_load((ROOT / "roles" / "metrics" / "defaults" / "main.yml").read_text())
+    packages = list(defaults["metrics_prometheus_packages"]) + list(defaults["metrics_node_exporter_packages"])
+    # lab/debs.py run as a module from the repository, as the Dynamo stand-in is: this file also runs as a script
+    # (python lab/sparkfleet_lab.py), where the package lab is not importable.
+    res = subprocess.run([sys.executable, "-m", "lab.debs", "fetch", str(dest), *packages], cwd=ROOT, check=False)
+    if res.returncode != 0:
+        raise LabError(f"the metrics .deb files (its message is above): python -m lab.debs fetch {dest} ...")
+    names = sorted(p.name for p in dest.glob("*.deb"))
+    log(f"debs {dest.relative_to(ROOT)}: {len(names)} packages for {' '.join(packages)}")
 
 
 def build_wheelhouse(

@@ -142,6 +142,7 @@ def test_every_unit_that_sparkfleet_installs_is_reserved() -> None:
     own_units = {
         "gateway": ROOT / "roles" / "llm_gateway" / "defaults" / "main.yml",
         "firewall": ROOT / "roles" / "llm_serving" / "tasks" / "firewall.yml",
+        "gpu-metrics": ROOT / "roles" / "metrics" / "tasks" / "gpu_collector.yml",
     }
     for name, where in own_units.items():
         assert f"sparkfleet-{name}" in where.read_text()
@@ -150,6 +151,7 @@ def test_every_unit_that_sparkfleet_installs_is_reserved() -> None:
     assert templates == [
         "sparkfleet-firewall.service.j2",
         "sparkfleet-gateway.service.j2",
+        "sparkfleet-gpu-metrics.service.j2",
         "sparkfleet-service.service.j2",
     ]
 

@@ -44,6 +44,7 @@ ENGINE_LABEL = "org.sparkfleet.engine"
 RESERVED_SERVICE_NAMES: dict[str, str] = {
     "gateway": "the llm_gateway role's gateway unit (llm_gateway_unit)",
     "firewall": "the llm_serving role's host firewall unit (who may reach each port: serving/exposure.py)",
+    "gpu-metrics": "the metrics role's GPU metrics collector unit (sparkfleet-gpu-metrics.service and .timer)",
 }
 
 
