@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / ".cache" / "molecule"
 # Longest first (measured on the 2-core machine, make test's stage table), so the last to start is a short one.
-ORDER = ("gateway", "default", "serving", "dynamo", "teardown", "host_runtime", "preflight", "llm_verify")
+ORDER = ("gateway", "default", "serving", "multihost", "dynamo", "teardown", "host_runtime", "preflight", "llm_verify")
 
 
 def scenarios(given: list[str]) -> list[str]:
