@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import ansible_overhead as ao
 from bench import benchlib as bl
+from bench import rerun_cpu as rc
 from bench import rollback_outage as ro
 from bench import sglang_client
 
@@ -233,3 +234,60 @@ def test_rollback_outage_is_from_the_first_failure_to_the_first_answer_after_the
     got = ro.outage(samples, start=10.0)
     assert got == {"first_failure_s": 2.0, "answered_again_s": 11.5, "outage_s": 9.5}
     assert ro.outage([(11.0, True)], start=10.0)["outage_s"] == 0.0
+
+
+# --- rerun_cpu.py: the parts that need no lab ------------------------------------------------------
+
+
+def test_rerun_cpu_defaults_cfg_is_ansibles_real_defaults(tmp_path: Path) -> None:
+    out = tmp_path / "defaults.cfg"
+    rc.write_defaults_cfg(Path(__file__).resolve().parent.parent / "ansible.cfg", out)
+    text = out.read_text()
+    assert "forks = 5" in text and "pipelining = false" in text and "gathering = implicit" in text
+    # No ssh_args: ssh keeps Ansible's default -C -o ControlMaster=auto -o ControlPersist=60s.
+    assert "ssh_args" not in text and "ControlMaster" not in text and "fact_caching" not in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("collections_path"))
+    assert Path(line.split("=", 1)[1].strip().split(os.pathsep)[0]).is_absolute()
+
+
+def test_rerun_cpu_enables_its_callback_next_to_the_configs(tmp_path: Path) -> None:
+    cfg = tmp_path / "a.cfg"
+    cfg.write_text("[defaults]\ncallbacks_enabled = ansible.posix.profile_tasks\n")
+    assert rc.enabled_callbacks(cfg) == f"ansible.posix.profile_tasks,{rc.CALLBACK_NAME}"
+    cfg.write_text("[defaults]\nforks = 5\n")
+    assert rc.enabled_callbacks(cfg) == rc.CALLBACK_NAME
+    compile(rc.CALLBACK_SOURCE, "callback", "exec")
+    assert f'CALLBACK_NAME = "{rc.CALLBACK_NAME}"' in rc.CALLBACK_SOURCE
+
+
+def _doc(bench_cpu: float) -> dict[str, object]:
+    task = {"path": "/x/roles/r/tasks/main.yml:3", "items": 0, "wall": 1.0, "changed": 0}
+    return {
+        "hosts": {"a": {"changed": 0}, "b": {"changed": 1}},
+        "tasks": [
+            {**task, "name": "R | Write", "results": 2, "cpu": 1.0},
+            {**task, "name": "Verify | Benchmark the service", "results": 2, "cpu": bench_cpu, "wall": 30.0},
+            {**task, "name": "R | Write", "results": 2, "cpu": 0.5, "items": 4},
+        ],
+    }
+
+
+def test_rerun_cpu_summary_counts_results_and_the_benchmark_apart() -> None:
+    run = rc.summarize("project", _doc(2.0), seconds=60.0, cpu=8.0, ssh_cpu=0.5)
+    assert (run.hosts, run.results, run.items, run.changed) == (2, 6, 4, 1)
+    assert run.cpu_per_host == 4.0 and run.results_per_host == 3.0
+    assert (run.bench_cpu, run.bench_wall) == (2.0, 30.0)
+    top = rc.top_tasks(run, 1)
+    assert top[2].split()[:4] == ["2.00", "2", "0", "1"]
+    assert top[4].split()[:4] == ["1.50", "4", "4", "2"] and "[roles/r/tasks/main.yml:3]" in top[4]
+
+
+def test_rerun_cpu_report_prints_the_ratio_last() -> None:
+    runs = [
+        rc.summarize("project", _doc(1.0), seconds=60.0, cpu=6.0, ssh_cpu=0.0),
+        rc.summarize("defaults", _doc(1.0), seconds=90.0, cpu=9.0, ssh_cpu=0.0),
+    ]
+    lines = rc.report(runs)
+    assert lines[-2].startswith("project: 3.00 controller CPU-s per host for a no-op rerun (2.50 without")
+    assert lines[-1] == "defaults/project controller CPU per host: 1.50x (4.50 vs 3.00 CPU-s/host; wall 1.50x)"
+    assert rc.report(runs[:1])[-1].startswith("project: 3.00")
