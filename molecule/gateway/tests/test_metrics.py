@@ -7,9 +7,15 @@ Runs after test_gateway.py (file order); leaves both workers and the gateway hea
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from labtest import lab_host, wait_until
@@ -84,3 +90,46 @@ def test_a_stopped_stand_in_fires_service_down_in_prometheus(host: Any) -> None:
         120,
         2,
     )
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _address(container: str) -> str:
+    """The container's address on the scenario's network, which the controller routes to (docker's bridge)."""
+    fmt = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    out = subprocess.run(["docker", "inspect", "-f", fmt, container], capture_output=True, text=True, check=True)
+    return out.stdout.split()[0]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install -y chromium; .ci/run does)")
+def test_a_lab_admin_sees_the_lab_series_on_prometheus_graph_page(host: Any) -> None:
+    """What a lab admin opens: Prometheus's graph page (the classic UI Debian's package serves), rendered by a real
+    headless browser from the controller, its table listing the stand-ins' own series of both hosts."""
+    assert CHROMIUM is not None
+    query = urllib.parse.urlencode({"g0.expr": "llamacpp:requests_processing", "g0.tab": "1"})
+    url = f"http://{_address('sfm-gateway-a')}:9090/classic/graph?{query}"
+    # --no-sandbox: CI runs tests as root, where Chromium's sandbox refuses to start.
+    browser = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+               "--virtual-time-budget=15000"]  # fmt: skip
+
+    def rendered() -> str:
+        proc = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=False)
+        return proc.stdout
+
+    dom = ""
+
+    def both_hosts() -> bool:
+        nonlocal dom
+        dom = rendered()
+        return all(f'host="{h}"' in dom for h in ("sfm-gateway-a", "sfm-gateway-b"))
+
+    assert wait_until(both_hosts, 90, 3), dom[-3000:]
+    assert "llamacpp:requests_processing{" in dom
+    # The page as the admin sees it, kept for a human to look at (.cache/molecule/prometheus-graph.png).
+    out = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", ".")) / ".cache" / "molecule" / "prometheus-graph.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([*browser, f"--screenshot={out}", "--window-size=1280,900", url],
+                   capture_output=True, timeout=120, check=False)  # fmt: skip
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, len(data)
