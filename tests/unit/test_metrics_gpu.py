@@ -104,3 +104,35 @@ def test_cli_writes_the_textfile_with_a_fake_nvidia_smi(tmp_path: Path) -> None:
     text = (tmp_path / gpu.TEXTFILE).read_text()
     assert "sparkfleet_gpu_collector_success 1" in text
     assert 'source="meminfo"' in text
+
+
+# ------------------------------------------------------------------ a real capture (an H100, the device machine)
+H100_RAW = (HERE / "h100-gpu-metrics-raw.txt").read_text()
+H100_PROM = (HERE / "h100-gpu-metrics.prom").read_text()
+
+
+def _raw_sections(raw: str) -> tuple[str, str]:
+    """The query's answer and /proc/meminfo from ``gpu.py --raw``'s output (two sections, each under a # line)."""
+    query, meminfo = raw.split("# /proc/meminfo\n", 1)
+    return "\n".join(line for line in query.splitlines() if not line.startswith("#")) + "\n", meminfo
+
+
+def test_a_real_h100_capture_gives_what_the_collector_wrote_on_that_machine() -> None:
+    query, meminfo = _raw_sections(H100_RAW)
+    text = gpu.collect(lambda: (True, query), lambda: meminfo, 1796607999.0)
+    ours = {line.split(" ")[0] for line in lines_of(text)}
+    # The same series the collector wrote there (a second nvidia-smi call, so power may differ; the rest is fixed).
+    assert ours == {line.split(" ")[0] for line in lines_of(H100_PROM)}
+    assert (
+        'sparkfleet_gpu_info{gpu="0",name="NVIDIA H100 80GB HBM3",uuid="GPU-02bd1d89-1766-1a43-2134-d1d26aa821cb"} 1'
+        in (lines_of(text) & lines_of(H100_PROM))
+    )
+    # A discrete GPU: memory from NVML (81559 MiB), not from the host's /proc/meminfo.
+    assert 'sparkfleet_gpu_memory_total_bytes{gpu="0",source="nvml"} 85520809984' in lines_of(H100_PROM)
+    assert 'sparkfleet_gpu_memory_total_bytes{gpu="0",source="nvml"} 85520809984' in lines_of(text)
+
+
+def test_the_real_capture_is_valid_exposition(promtool: Path) -> None:
+    proc = subprocess.run([str(promtool), "check", "metrics"], input=H100_PROM, capture_output=True, text=True,
+                          check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
