@@ -25,6 +25,8 @@ sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.bench import checks  # noqa: E402
 
+from lab.generated_block import IndentedDumper, replace_between  # noqa: E402
+
 MODULE = ROOT / "plugins" / "modules" / "llm_benchmark.py"
 DOCS = ROOT / "docs" / "benchmark.md"
 CHECKS_DIR = "plugins/module_utils/sparkfleet/bench/checks"
@@ -33,18 +35,11 @@ TAG = "(python3 -m lab.gen_bench_docs)"
 
 def _replace(text: str, block: str, body: str, comment: str, close: str = "") -> str:
     begin = f"{comment} BEGIN generated: {block} {TAG}{close}"
-    start = text.index(begin)
-    start = text.index("\n", start) + 1
-    end = text.index(f"{comment} END generated: {block}{close}", start)
-    end = text.rindex("\n", 0, end) + 1
-    return text[:start] + body + text[end:]
+    return replace_between(text, begin, f"{comment} END generated: {block}{close}", body)
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(IndentedDumper):
     """Block style, lists indented under their key, no anchors; a list of words in flow style ([a, b])."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
 
     def ignore_aliases(self, data: Any) -> bool:
         return True

@@ -20,31 +20,22 @@ sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import model  # noqa: E402
 
+from lab.generated_block import IndentedDumper, replace_between  # noqa: E402
+
 SPEC = ROOT / "roles" / "llm_serving" / "meta" / "argument_specs.yml"
 DOCS = ROOT / "docs" / "development.md"
 BEGIN = "BEGIN generated from plugins/module_utils/sparkfleet/service/model.py (python3 -m lab.gen_service_docs)"
 END = "END generated"
 
 
-def _replace(text: str, block: str, comment: str, indent: str = "") -> str:
-    start = text.index(f"{comment} {BEGIN}")
-    start = text.index("\n", start) + 1
-    end = text.index(f"{comment} {END}", start)
-    end = text.rindex("\n", 0, end) + 1
-    return text[:start] + block + text[end:]
-
-
-class _IndentedDumper(yaml.SafeDumper):
-    """Lists indented under their key, as yamllint's default indentation rule wants."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
+def _replace(text: str, block: str, comment: str) -> str:
+    return replace_between(text, f"{comment} {BEGIN}", f"{comment} {END}", block)
 
 
 def spec_block() -> str:
     indent = " " * 10
     options = model.argument_spec_options()
-    body = yaml.dump(options, Dumper=_IndentedDumper, sort_keys=False, width=100, default_flow_style=False)
+    body = yaml.dump(options, Dumper=IndentedDumper, sort_keys=False, width=100, default_flow_style=False)
     return "".join(f"{indent}{line}\n" if line else "\n" for line in body.splitlines())
 
 
