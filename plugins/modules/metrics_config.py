@@ -49,18 +49,9 @@ options:
         C(kv_cache_full_ratio), C(memory_full_ratio) (0..1), C(gpu_hot_celsius). Missing keys keep their defaults.
     type: dict
     default: {}
-attributes:
-  check_mode:
-    support: full
-    details: It changes nothing, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    details: It changes nothing, so there is nothing to diff.
-  idempotent:
-    support: full
-    details: It changes nothing; C(changed) is always false.
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
+  - sparkfleet.fleet.attributes.read_only
 """
 
 EXAMPLES = r"""
