@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from lab.generated_block import update_files
+
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = ROOT / "roles"
 BEGIN = "<!-- BEGIN generated: variables (lab/gen_role_docs.py) -->"
@@ -200,16 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         sys.stderr.write(f"{err}\n")
         return 2
-    stale = []
-    for path, text in texts.items():
-        if path.read_text() != text:
-            stale.append(path)
-            if not args.check:
-                path.write_text(text)
-    for path in stale:
-        what = "stale (run python3 -m lab.gen_role_docs)" if args.check else "rewrote"
-        sys.stdout.write(f"{what}: {path.relative_to(ROOT)}\n")
-    return 1 if stale and args.check else 0
+    return update_files(texts, args.check, ROOT, "stale (run python3 -m lab.gen_role_docs)")
 
 
 if __name__ == "__main__":

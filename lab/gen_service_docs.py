@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.service import model  # noqa: E402
 
-from lab.generated_block import IndentedDumper, replace_between  # noqa: E402
+from lab.generated_block import IndentedDumper, replace_between, update_files  # noqa: E402
 
 SPEC = ROOT / "roles" / "llm_serving" / "meta" / "argument_specs.yml"
 DOCS = ROOT / "docs" / "development.md"
@@ -54,15 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 when a file differs from the model")
     args = parser.parse_args(argv)
-    stale = []
-    for path, text in rendered().items():
-        if path.read_text() != text:
-            stale.append(path)
-            if not args.check:
-                path.write_text(text)
-    for path in stale:
-        print(f"{'stale' if args.check else 'rewrote'}: {path.relative_to(ROOT)}")
-    return 1 if stale and args.check else 0
+    return update_files(rendered(), args.check, ROOT)
 
 
 if __name__ == "__main__":

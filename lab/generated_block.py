@@ -1,7 +1,11 @@
-"""What the generators (lab/gen_service_docs.py, lab/gen_bench_docs.py) share: a block of a file between a BEGIN
-and an END marker line, rewritten whole, and YAML dumped the way yamllint's indentation rule wants it."""
+"""What the generators (lab/gen_service_docs.py, lab/gen_bench_docs.py, lab/gen_role_docs.py) share: a block of a
+file between a BEGIN and an END marker line, rewritten whole; the files written or, with --check, named when stale;
+YAML dumped the way yamllint's indentation rule wants it."""
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 import yaml
 
@@ -21,3 +25,14 @@ class IndentedDumper(yaml.SafeDumper):
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+
+def update_files(texts: dict[Path, str], check: bool, root: Path, stale: str = "stale") -> int:
+    """Write each file whose text differs from the generator's (with ``check``, only name it) and say which; 1 when
+    ``check`` found a stale file, else 0."""
+    changed = [path for path, text in texts.items() if path.read_text() != text]
+    for path in changed:
+        if not check:
+            path.write_text(texts[path])
+        sys.stdout.write(f"{stale if check else 'rewrote'}: {path.relative_to(root)}\n")
+    return 1 if changed and check else 0
