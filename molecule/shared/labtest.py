@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,3 +27,19 @@ def wait_until(cond: Callable[[], bool], timeout: float, step: float) -> bool:
             return True
         time.sleep(step)
     return False
+
+
+def chat(host: Any, base_url: str, model: str, content: str, max_tokens: int = 8) -> tuple[int, dict[str, Any]]:
+    """A chat completion sent from ``host`` (curl there) to ``base_url``: its HTTP status (0 when none came) and its
+    JSON reply ({} when the body is not JSON)."""
+    body = json.dumps({"model": model, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens})
+    out = host.run(
+        f"curl -s --max-time 30 -o /tmp/labtest-reply -w '%{{http_code}}' -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)} {base_url}/v1/chat/completions; echo; cat /tmp/labtest-reply"
+    )
+    code, _, reply = out.stdout.partition("\n")
+    try:
+        parsed: dict[str, Any] = json.loads(reply)
+    except json.JSONDecodeError:
+        parsed = {}
+    return int(code or 0), parsed

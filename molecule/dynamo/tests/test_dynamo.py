@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from labtest import lab_host, wait_until
+from labtest import chat, lab_host, wait_until
 
 FRONTEND = "http://127.0.0.1:8000"
 MODEL = "sparkfleet/tiny"
@@ -34,17 +34,7 @@ def _wait(cond: Callable[[], bool], timeout: float = 90.0, step: float = 1.0) ->
 
 
 def _chat(host: Any, content: str, max_tokens: int = 8) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens})
-    out = host.run(
-        f"curl -s --max-time 30 -o /tmp/dyn-reply -w '%{{http_code}}' -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(body)} {FRONTEND}/v1/chat/completions; echo; cat /tmp/dyn-reply"
-    )
-    code, _, reply = out.stdout.partition("\n")
-    try:
-        parsed: dict[str, Any] = json.loads(reply)
-    except json.JSONDecodeError:
-        parsed = {}
-    return int(code or 0), parsed
+    return chat(host, FRONTEND, MODEL, content, max_tokens)
 
 
 def _content(reply: dict[str, Any]) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from labtest import lab_host, wait_until
+from labtest import chat, lab_host, wait_until
 
 HEAD = "http://127.0.0.1:8080"
 MODEL = "sparkfleet/tiny-llama"
@@ -42,17 +42,7 @@ print(json.dumps({"tokens": done, "seconds": round(time.monotonic() - start, 3)}
 
 
 def _chat(host: Any, content: str, max_tokens: int = 8) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"model": MODEL, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens})
-    out = host.run(
-        f"curl -s --max-time 30 -o /tmp/mh-reply -w '%{{http_code}}' -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(body)} {HEAD}/v1/chat/completions; echo; cat /tmp/mh-reply"
-    )
-    code, _, reply = out.stdout.partition("\n")
-    try:
-        parsed: dict[str, Any] = json.loads(reply)
-    except json.JSONDecodeError:
-        parsed = {}
-    return int(code or 0), parsed
+    return chat(host, HEAD, MODEL, content, max_tokens)
 
 
 def _healthy(host: Any) -> bool:
