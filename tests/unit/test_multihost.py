@@ -155,6 +155,27 @@ def test_a_host_without_a_fabric_address_names_the_variable() -> None:
     assert errors_of("spark-03", [LLAMA_70B], fabric=fabric) == []  # the head's own endpoint is fine
 
 
+@pytest.mark.parametrize(
+    ("over", "named"),
+    [
+        ({"interface": "enp1s0f1np1\nLD_PRELOAD=/tmp/x.so"}, "sparkfleet_fabric_interface"),
+        ({"interface": "enp1s0f1np1 eth0"}, "sparkfleet_fabric_interface"),
+        ({"interface": "a" * 16}, "sparkfleet_fabric_interface"),  # the kernel's limit is 15
+        ({"interface": "-enp1"}, "sparkfleet_fabric_interface"),
+        ({"hca": ["rocep1s0f1", "roce,x"]}, "sparkfleet_fabric_hca"),
+        ({"hca": "rocep1s0f1,mlx5_0\nNCCL_DEBUG=INFO"}, "sparkfleet_fabric_hca"),
+    ],
+)
+def test_fabric_names_that_would_reach_the_env_file_unchecked_are_refused(over: dict[str, Any], named: str) -> None:
+    fabric = {**FABRIC, "spark-04": {**FABRIC["spark-04"], **over}}
+    errors = errors_of("spark-04", [LLAMA_70B], fabric=fabric)
+    assert len(errors) == 1 and f"host spark-04: {named} " in errors[0], errors
+    assert "\n" not in errors[0]
+    # Names as ibdev2netdev prints them pass.
+    good = {**FABRIC, "spark-04": {**FABRIC["spark-04"], "interface": "enP2p1s0f1np1", "hca": "roceP2p1s0f1,mlx5_0"}}
+    assert errors_of("spark-04", [LLAMA_70B], fabric=good) == []
+
+
 def test_the_fabric_address_comes_from_the_facts_when_no_variable_sets_it() -> None:
     fabric: dict[str, dict[str, Any]] = {
         "spark-03": {"facts": host_facts()},

@@ -14,6 +14,7 @@ How each engine spans hosts is data: ``MultiHost`` forms in ``service/model.py``
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,8 @@ SPAN_ONLY_KEYS = ("nodes", "head", "tensor_parallel", "pipeline_parallel", "dist
 FABRIC_INTERFACE_VAR = "sparkfleet_fabric_interface"
 FABRIC_ADDRESS_VAR = "sparkfleet_fabric_address"
 FABRIC_HCA_VAR = "sparkfleet_fabric_hca"
+_NETDEV = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,14}")
+_RDMA_DEVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # NVIDIA's environment for NCCL across Sparks: every variable that names the interface of bootstrap and socket
 # traffic gets the fabric interface (they differ between nodes).
 SOCKET_IFNAME_ENV = (
@@ -194,6 +197,19 @@ def fabric_endpoint(host: str, fabric: Mapping[str, Any] | None, needs_interface
         ipaddress.ip_address(address)
     except ValueError:
         return endpoint, f"host {host}: {FABRIC_ADDRESS_VAR} {address!r} is not an IP address: write the CX-7 address"
+    # Both land in the piece's env file and the NCCL/UCX variables: a netdev name as the kernel allows it (at most 15
+    # characters) and RDMA device names, from an allowlist, so no value can carry a line or a separator.
+    if interface and not _NETDEV.fullmatch(interface):
+        return endpoint, (
+            f"host {host}: {FABRIC_INTERFACE_VAR} {interface[:40]!r} is not a network interface name (letters, digits, "
+            "'.', '_', '-', at most 15 characters): write the CX-7 netdev, e.g. enp1s0f1np1"
+        )
+    bad_hca = [h for h in endpoint["hca"] if not _RDMA_DEVICE.fullmatch(h)]
+    if bad_hca:
+        return endpoint, (
+            f"host {host}: {FABRIC_HCA_VAR} {bad_hca[0][:40]!r} is not an RDMA device name (letters, digits, '.', '_',"
+            " '-', at most 64 characters): list the devices ibdev2netdev shows, e.g. rocep1s0f1,roceP2p1s0f1"
+        )
     if needs_interface and not interface:
         return endpoint, (
             f"host {host} has no fabric interface: set {FABRIC_INTERFACE_VAR} (the CX-7 netdev, e.g. enp1s0f1np1, "
