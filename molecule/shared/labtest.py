@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import testinfra
 
 INVENTORY = os.environ.get("MOLECULE_INVENTORY_FILE", "")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def lab_host(name: str) -> Any:
@@ -43,3 +46,16 @@ def chat(host: Any, base_url: str, model: str, content: str, max_tokens: int = 8
     except json.JSONDecodeError:
         parsed = {}
     return int(code or 0), parsed
+
+
+def playbook(path: str, *args: str, extra_vars: dict[str, Any] | None = None) -> subprocess.CompletedProcess[str]:
+    """``ansible-playbook`` on the scenario's inventory, as Molecule runs it (the repository is the collection):
+    ``path`` relative to the repository, ``args`` after it, ``extra_vars`` last (they win over any ``-e`` in args).
+    Output in plain text; the caller asserts on the return code and the output."""
+    env = {**os.environ, "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"), "ANSIBLE_FORCE_VALID_GROUP_NAMES":
+           "ignore", "ANSIBLE_INTERPRETER_PYTHON": "/usr/bin/python3", "ANSIBLE_NOCOLOR": "1",
+           "ANSIBLE_FORCE_COLOR": "0", "PY_COLORS": "0"}  # fmt: skip
+    cmd = ["ansible-playbook", "-i", INVENTORY, str(ROOT / path), *args]
+    if extra_vars:
+        cmd += ["-e", json.dumps(extra_vars)]
+    return subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)

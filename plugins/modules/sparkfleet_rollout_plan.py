@@ -14,6 +14,10 @@ description:
     batches are cut from O(hosts) as Ansible's C(serial) cuts them (a percentage is of all hosts, at least 1; the
     last entry repeats), with one canary host alone first when O(canary) is true. RV(serial) lists every batch's
     size for the update play's C(serial) keyword, and preflight's topology check reads the same batches.
+  - A service across hosts rolls out as one unit. From O(services) and O(groups), the hosts of each such service
+    (merged where two share a host) stay in one batch. A batch takes whole units until it holds at least its size,
+    and grows past it rather than split one; the canary is the first unit. RV(order) is the order the update play
+    runs the hosts in (each unit's hosts next to each other), so that RV(serial) cuts exactly RV(batches).
   - The failure budget is a number of hosts, RV(max_failures), which is O(max_fail_percentage) percent of the hosts,
     rounded down. The rollout stops once more hosts than that have failed.
   - Fails, naming the variable and the fix, on a bad setting. Changes nothing.
@@ -41,6 +45,17 @@ options:
       the rollout stops.
     type: raw
     required: true
+  services:
+    description: >-
+      Each host's C(llm_serving_services) as the inventory declares them (host name to list). Only the services
+      across hosts are read (their C(hosts), or C(group) and C(nodes)); an entry too broken to read is left to
+      preflight's parser, which refuses it.
+    type: dict
+    default: {}
+  groups:
+    description: The inventory's groups (C(groups)), to resolve a service's C(group).
+    type: dict
+    default: {}
 extends_documentation_fragment:
   - sparkfleet.fleet.attributes
   - sparkfleet.fleet.attributes.read_only
@@ -87,6 +102,18 @@ hosts:
   type: list
   elements: str
   returned: success
+order:
+  description: The hosts in the order the update play runs them (the batches, one after another).
+  type: list
+  elements: str
+  returned: success
+unit_of:
+  description: >-
+    For each host of a service across hosts, the hosts of its unit (rolled out, rolled back and counted
+    together); hosts alone are not listed.
+  type: dict
+  returned: success
+  sample: {"spark-03": ["spark-03", "spark-04"], "spark-04": ["spark-03", "spark-04"]}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -100,6 +127,8 @@ def main() -> None:
             "batch": {"type": "raw", "required": True},
             "canary": {"type": "raw", "required": True},
             "max_fail_percentage": {"type": "raw", "required": True},
+            "services": {"type": "dict", "default": {}},
+            "groups": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )

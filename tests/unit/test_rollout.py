@@ -10,7 +10,11 @@ from unittest import mock
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.rollout import plan_rollout, serial_batches
+from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.rollout import (
+    plan_rollout,
+    rollout_units,
+    serial_batches,
+)
 
 from tests.unit.module_fakes import ExitJson, FailJson, exit_json, fail_json
 
@@ -126,3 +130,81 @@ def test_the_module_refuses_bad_settings_before_any_host_changes() -> None:
     out = _run({"hosts": EIGHT, "batch": 0, "canary": True, "max_fail_percentage": 150}, FailJson)
     assert out["msg"].startswith("bad rollout settings: sparkfleet_rollout_batch")
     assert "sparkfleet_rollout_max_fail_percentage" in out["msg"] and out["msg"].endswith("Nothing was changed.")
+
+
+# ------------------------------------------------------------------ services across hosts roll out as one unit
+
+GROUPS = {"all": EIGHT, "pair": ["fleet-06", "fleet-03"], "spark-lab": EIGHT}
+PAIR = {"name": "llama-70b", "engine": "sglang", "hosts": ["fleet-02", "fleet-05"]}
+BY_GROUP = {"name": "qwen-235b", "engine": "vllm", "group": "pair", "nodes": 2}
+
+
+def _services(*declared: dict[str, Any]) -> dict[str, Any]:
+    """Every host lists every service (group_vars of a group they share), as the inventory would."""
+    return {h: list(declared) for h in EIGHT}
+
+
+def test_the_units_are_each_service_s_hosts_in_play_order() -> None:
+    units = rollout_units(EIGHT, _services(PAIR, BY_GROUP, {"name": "one-host", "engine": "sglang"}), GROUPS)
+    assert units == [
+        ["fleet-01"], ["fleet-02", "fleet-05"], ["fleet-03", "fleet-06"], ["fleet-04"], ["fleet-07"], ["fleet-08"]
+    ]  # fmt: skip
+    # Two services that share a host make one unit; hosts outside the run are left out.
+    shared = {"name": "other", "engine": "sglang", "hosts": ["fleet-05", "fleet-06"]}
+    assert ["fleet-02", "fleet-03", "fleet-05", "fleet-06"] in rollout_units(
+        EIGHT, _services(PAIR, BY_GROUP, shared), GROUPS
+    )
+    assert rollout_units(["fleet-02", "fleet-04"], _services(PAIR), GROUPS) == [["fleet-02"], ["fleet-04"]]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"name": "x", "engine": "sglang", "hosts": "fleet-01,fleet-02"},
+        {"name": "x", "engine": "sglang", "group": "pair", "nodes": "2"},
+        {"name": "x", "engine": "sglang", "group": "no-such-group"},
+        {"name": "x", "engine": "sglang", "group": ["pair"]},
+        "not a service",
+    ],
+)
+def test_a_declaration_too_broken_to_read_is_left_to_preflight(broken: Any) -> None:
+    assert rollout_units(EIGHT, _services(broken), GROUPS) == [[h] for h in EIGHT]
+    assert rollout_units(EIGHT, {"fleet-01": "not a list"}, GROUPS) == [[h] for h in EIGHT]
+
+
+def test_a_unit_is_never_cut_a_batch_grows_instead() -> None:
+    units = rollout_units(EIGHT, _services(PAIR, BY_GROUP), GROUPS)
+    plan = plan_rollout(EIGHT, "25%", True, 25, units)
+    assert plan.errors == []
+    # The canary is the first unit (fleet-01 alone); the batch of two that meets fleet-02 takes its partner along.
+    assert plan.batches == [
+        ["fleet-01"], ["fleet-02", "fleet-05"], ["fleet-03", "fleet-06"], ["fleet-04", "fleet-07"], ["fleet-08"]
+    ]  # fmt: skip
+    assert plan.order == [h for b in plan.batches for h in b]
+    assert serial_batches(plan.order, plan.serial) == plan.batches  # the update play cuts the same batches
+    assert plan.unit_of["fleet-05"] == ["fleet-02", "fleet-05"] and "fleet-01" not in plan.unit_of
+    # A canary that meets a group is the whole group; a batch of one grows to the unit.
+    group_first = plan_rollout(["fleet-03", "fleet-06", "fleet-01"], 1, True, 0, [["fleet-03", "fleet-06"]])
+    assert group_first.batches == [["fleet-03", "fleet-06"], ["fleet-01"]]
+    assert group_first.serial == [2, 1] and group_first.as_dict()["canary"] == ["fleet-03", "fleet-06"]
+
+
+def test_without_units_the_order_is_the_play_s() -> None:
+    plan = plan_rollout(EIGHT, "25%", True, 10)
+    assert plan.order == EIGHT and plan.unit_of == {} and plan.serial == [1, 2, 2, 2, 1]
+
+
+def test_the_module_keeps_a_group_together() -> None:
+    out = _run(
+        {
+            "hosts": EIGHT,
+            "batch": 2,
+            "canary": True,
+            "max_fail_percentage": 0,
+            "services": _services(PAIR),
+            "groups": GROUPS,
+        }
+    )
+    assert out["batches"][:2] == [["fleet-01"], ["fleet-02", "fleet-05"]]
+    assert out["order"][:3] == ["fleet-01", "fleet-02", "fleet-05"]
+    assert out["unit_of"] == {"fleet-02": ["fleet-02", "fleet-05"], "fleet-05": ["fleet-02", "fleet-05"]}

@@ -1,7 +1,8 @@
 """Verify one model split over two lab hosts (docs/multi-host.md): llama.cpp's RPC backend, the worker's RPC
 server on sfm-multihost-b holding the layers, the head's llama-server on sfm-multihost-a serving the API.
 
-Tests run in file order; each leaves the worker and the head serving."""
+Tests run in file order; each leaves the worker and the head serving, but the last two: a teardown of one host
+of the group refused, then the group torn down on both hosts."""
 
 from __future__ import annotations
 
@@ -12,14 +13,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from labtest import chat, lab_host, wait_until
+from labtest import chat, lab_host, playbook, wait_until
 
 HEAD = "http://127.0.0.1:8080"
 MODEL = "sparkfleet/tiny-llama"
 UNIT = "sparkfleet-tiny-split.service"
 WORKER_ADDRESS = "172.30.67.12:50052"
 REPORTS = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent")) / "reports" / "latest"
+# The rollout's reports apart from converge's (the report test reads those, in whichever order tests run).
+ROLLOUT_REPORTS = REPORTS.parent.parent / "rollout-reports"
+SCENARIO_VARS = Path(__file__).resolve().parents[1] / "vars" / "multihost.yml"
+HOSTS = ("sfm-multihost-a", "sfm-multihost-b")
+ENV_FILE = "/etc/sparkfleet/serving/tiny-split.env"
 # The measured tok/s, kept after the scenario's hosts are gone (docs/multi-host.md quotes them).
 FIGURES = Path(__file__).resolve().parents[3] / ".cache" / "molecule" / "multihost-tps.json"
 testinfra_hosts = ["sfm-multihost-a"]
@@ -136,3 +144,81 @@ def test_the_worker_stopped_fails_the_heads_health_and_back_heals_it(host: Any) 
     assert wait_until(lambda: _healthy(host), 120, 2), "the head did not recover once the worker was back"
     code, reply = _chat(host, "welcome back")
     assert code == 200, reply
+
+
+def _installed(name: str) -> str:
+    """The service's unit and env file on one host, as they are now."""
+    h = lab_host(name)
+    return h.run(f"cat /etc/systemd/system/{UNIT} {ENV_FILE}").stdout
+
+
+def _rules() -> str:
+    """sparkfleet's firewall chain on the worker (who may reach its RPC port)."""
+    rules: str = lab_host("sfm-multihost-b").run("iptables -S SPARKFLEET-INPUT").stdout
+    assert "--dport 50052 -j DROP" in rules, rules
+    return rules
+
+
+def _service(**change: Any) -> dict[str, Any]:
+    svc: dict[str, Any] = dict(yaml.safe_load(SCENARIO_VARS.read_text())["llm_serving_services"][0])
+    svc.update(change)
+    return svc
+
+
+def test_a_rollout_that_fails_on_the_head_rolls_the_whole_group_back(host: Any) -> None:
+    """Release 2 moves the worker's RPC port (both pieces change, and the worker's firewall rules); the head fails
+    its verification (a throughput no CPU reaches): the plan keeps the two hosts in one batch, and both go back to
+    release 1 together, the firewall rules with them (the old port restricted to the head again)."""
+    before = {name: _installed(name) for name in HOSTS}
+    rules_before = _rules()
+    release2 = _service(
+        dist_port=50053,
+        verify={"checks": ["readiness", "chat", "load"], "concurrency": [1],
+                "thresholds": {"min_output_tps": {"1": 1000000}}},
+    )  # fmt: skip
+    out = playbook(
+        "playbooks/rolling_update.yml",
+        "-e", f"@{SCENARIO_VARS}",
+        extra_vars={"llm_serving_services": [release2], "llm_verify_report_dir": str(ROLLOUT_REPORTS),
+                    "sparkfleet_rollout_batch": 1,
+                    "sparkfleet_rollout_max_fail_percentage": 100, "llm_verify_num_prompts": 2,
+                    "llm_verify_output_len": 8},
+    )  # fmt: skip
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text[-3000:]  # the report fails the hosts rolled back
+    # One batch of both hosts, though the batch size is 1 and the canary one host: a group is never cut.
+    assert "rollout of 2 host(s) in 1 batch(es) of 2" in text, text[-3000:]
+    windows = [json.loads(w.read_text()) for w in (ROLLOUT_REPORTS / "latest").glob("rollout/*.jsonl")]
+    outcomes = {w["host"]: w["outcome"] for w in windows}
+    assert set(outcomes) == set(HOSTS), outcomes
+    for name, outcome in outcomes.items():
+        assert outcome.startswith("rolled back ("), (name, outcome)
+        assert "goes back on all of its hosts (sfm-multihost-a, sfm-multihost-b)" in outcome, outcome
+    assert "verification failed" in outcomes["sfm-multihost-a"]
+    # Both pieces are release 1 again, byte for byte, and the head serves through its worker.
+    assert {name: _installed(name) for name in HOSTS} == before
+    assert _rules() == rules_before
+    assert "--dport 50053" not in rules_before
+    assert wait_until(lambda: _healthy(host), 120, 2), "the head is not healthy after the group's rollback"
+    code, reply = _chat(host, "back to release one")
+    assert code == 200, reply
+
+
+def test_a_teardown_of_one_host_of_the_group_is_refused_and_changes_nothing() -> None:
+    before = {name: _installed(name) for name in HOSTS}
+    out = playbook("playbooks/teardown.yml", "-l", "sfm-multihost-b", "-e", f"@{SCENARIO_VARS}")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text[-3000:]
+    assert "host(s) sfm-multihost-a of the service are not in this run" in text, text[-3000:]
+    assert "--limit sfm-multihost-a,sfm-multihost-b" in text
+    assert {name: _installed(name) for name in HOSTS} == before
+
+
+def test_a_teardown_of_the_group_removes_it_from_both_hosts() -> None:
+    out = playbook("playbooks/teardown.yml", "-e", f"@{SCENARIO_VARS}")
+    assert out.returncode == 0, (out.stdout + out.stderr)[-3000:]
+    for name in HOSTS:
+        h = lab_host(name)
+        assert not h.file(f"/etc/systemd/system/{UNIT}").exists, name
+        assert not h.file(ENV_FILE).exists, name
+        assert h.run("docker ps -aq --filter label=org.sparkfleet.service=tiny-split").stdout.strip() == "", name
