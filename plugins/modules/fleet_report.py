@@ -22,6 +22,10 @@ description:
     with the same engine and profile are flagged as slow.
   - A report that cannot be read or does not follow the schema becomes a FAIL row and a warning, never a crash,
     so the fleet report always exists; an entry of O(expected) without a report becomes a FAIL row too.
+  - The results of the measured fabric check (C(playbooks/fabric_check.yml)), kept in C(fabric/) beside the run
+    directories (the parent of O(dest)), are shown as a fabric line per service across hosts - its bus bandwidth
+    against the threshold, pass or fail, the hosts and interfaces - (with O(plans), only the services across hosts
+    planned now, on the same hosts); a file there that is not one of them is skipped with a flag.
   - Runs on the controller (C(delegate_to=localhost)).
 version_added: "0.1.0"
 author: sparkfleet contributors (@sparkfleet)
@@ -191,7 +195,7 @@ inputs:
 summary:
   description: >-
     Counts and lists (C(passed), C(failed), C(failed_hosts), C(slow_hosts), C(slower_than_last_run), C(failures),
-    C(flags), C(run_record), C(previous_run), ...).
+    C(flags), C(run_record), C(previous_run), C(fabric) - the fabric check's results shown, ...).
   returned: always
   type: dict
   sample: {"schema": "sparkfleet.fleet_report/v1", "total": 4, "passed": 3, "failed": 1, "failed_hosts": ["spark-03"]}

@@ -1,6 +1,6 @@
 """The fabric of services across hosts (plugins/module_utils/sparkfleet/fabric.py): the tools' output parsed as they
 print it (tests/fixtures/fabric/, hand-made from upstream examples: see its README), one host's facts, the checks
-across a group's hosts, and NCCL's all_gather_perf against NVIDIA's threshold."""
+across a group's hosts. NCCL's all_gather_perf (the measured check) is tests/unit/test_fabric_perf.py."""
 
 from __future__ import annotations
 
@@ -11,14 +11,11 @@ from typing import Any
 import pytest
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet import fabric
 from ansible_collections.sparkfleet.fleet.plugins.module_utils.sparkfleet.fabric import (
-    DEFAULT_MIN_BUSBW_GBS,
-    check_bus_bandwidth,
     check_group,
     gather,
     parse_ethtool,
     parse_ibdev2netdev,
     parse_ip_addr,
-    parse_nccl_perf,
     pick_endpoint,
     read_sysfs_rdma,
 )
@@ -221,34 +218,6 @@ def test_driver_architecture_and_image_must_match() -> None:
     assert "different architectures (spark-03 aarch64, spark-04 x86_64)" in text
     assert "different NVIDIA drivers (spark-03 580.95.05, spark-04 580.82.07)" in text
     assert f"image {IMAGE} has different IDs on the hosts" in text
-
-
-# ------------------------------------------------------------------ NCCL all_gather_perf
-
-
-def test_all_gather_perf_on_a_switch_passes_nvidias_threshold() -> None:
-    result = parse_nccl_perf(fx("all_gather_perf-2sparks-switch.txt"))
-    assert result["busbw"] == 22.94
-    assert result["avg_busbw"] == pytest.approx(22.919)
-    assert result["size"] == 17179869184
-    assert result["hosts"] == ["spark-03", "spark-04"]
-    assert result["wrong"] == 0
-    assert DEFAULT_MIN_BUSBW_GBS == 21.875
-    assert check_bus_bandwidth(result) == ""
-
-
-def test_one_half_of_the_port_fails_it() -> None:
-    result = parse_nccl_perf(fx("all_gather_perf-2sparks-one-half.txt"))
-    problem = check_bus_bandwidth(result, label="service llama-70b")
-    assert problem.startswith("service llama-70b: all_gather_perf measured 11.62 GB/s bus bandwidth")
-    assert "below 21.875 GB/s (175 Gb/s)" in problem
-    assert check_bus_bandwidth(result, threshold_gbs=10.0) == ""  # a ring's threshold
-
-
-def test_no_rows_and_wrong_results() -> None:
-    assert "printed no result rows" in check_bus_bandwidth(parse_nccl_perf("# nThread 1\nNCCL error\n"))
-    text = fx("all_gather_perf-2sparks-switch.txt").replace("22.94      0", "22.94      3")
-    assert "wrong results in 1 row(s)" in check_bus_bandwidth(parse_nccl_perf(text))
 
 
 # ------------------------------------------------------------------ the module's body

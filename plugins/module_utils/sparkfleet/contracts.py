@@ -21,6 +21,10 @@ HISTORY_SCHEMA = "sparkfleet.fleet_history/v1"
 HISTORY_FILE = "history.jsonl"
 # One document per host written by playbooks/status.yml (status/, docs/status.md).
 STATUS_SCHEMA = "sparkfleet.status/v1"
+# One verdict per service across hosts written by playbooks/fabric_check.yml (fabric_perf.py), kept in this directory
+# beside the run directories (like HISTORY_FILE) and read by the fleet report.
+FABRIC_PERF_SCHEMA = "sparkfleet.fabric_perf/v1"
+FABRIC_DIR = "fabric"
 
 # Bytes read per parameter for one decode step (and stored per parameter), by the service's model_dtype.
 DTYPE_BYTES: dict[str, float] = {

@@ -5,7 +5,7 @@ notes name, read as they print: ``ibdev2netdev`` (which RDMA device is which net
 sysfs ``/sys/class/infiniband/*/device/net`` when the tool is missing), ``ip -j addr`` (MTU, state, addresses),
 ``ethtool`` (link speed; ``/sys/class/net/*/speed`` without it), the NVIDIA driver's version, the machine's
 architecture and the IDs of the images the host holds. ``check_group`` judges the facts of every host of one
-group together; ``parse_nccl_perf`` and ``check_bus_bandwidth`` read NCCL's ``all_gather_perf`` (the measured check).
+group together. The measured check (NCCL's ``all_gather_perf`` across the hosts) is ``fabric_perf.py``.
 
 Every problem names the host, the interface and the fix (FIELD-NOTES "one model across Sparks (the fabric)").
 """
@@ -23,8 +23,6 @@ from typing import Any
 from .gpu import subprocess_runner
 
 FACT = "sparkfleet_fabric"
-# NVIDIA's validation of two Sparks on a switch: all_gather_perf bus bandwidth of at least 175 Gb/s (10 on a ring).
-DEFAULT_MIN_BUSBW_GBS = 21.875
 RECOMMENDED_MTU = 9000
 # ethtool on a good CX-7 link (one half of the QSFP port).
 DEFAULT_MIN_SPEED_MBPS = 200000
@@ -362,67 +360,6 @@ def _same_across(lead: str, chosen: Mapping[str, Mapping[str, Any]], problems: l
         )
 
 
-# ------------------------------------------------------------------ the measured check: NCCL all_gather_perf
-
-_PERF_ROW = re.compile(
-    r"^\s*(?P<size>\d+)\s+(?P<count>\d+)\s+(?P<type>\S+)\s+(?P<redop>\S+)\s+(?P<root>-?\d+)\s+"
-    r"(?P<oop_time>[\d.]+)\s+(?P<oop_algbw>[\d.]+)\s+(?P<oop_busbw>[\d.]+)\s+(?P<oop_wrong>\S+)\s+"
-    r"(?P<ip_time>[\d.]+)\s+(?P<ip_algbw>[\d.]+)\s+(?P<ip_busbw>[\d.]+)\s+(?P<ip_wrong>\S+)\s*$"
-)
-_AVG_RE = re.compile(r"^#\s*Avg bus bandwidth\s*:\s*(?P<v>[\d.]+)", re.MULTILINE)
-_RANK_RE = re.compile(r"^#\s+Rank\s+\d+\s+Group\s+\d+\s+Pid\s+\d+\s+on\s+(?P<host>\S+)\s+device", re.MULTILINE)
-
-
-def parse_nccl_perf(text: str) -> dict[str, Any]:
-    """NCCL tests output (``all_gather_perf``) -> {rows: [{size, count, type, oop_busbw, ip_busbw, oop_wrong, ...}],
-    avg_busbw (the "Avg bus bandwidth" line, GB/s, None when absent), busbw (the largest size's best bus bandwidth),
-    hosts (from the rank lines)}."""
-    rows: list[dict[str, Any]] = []
-    for line in (text or "").splitlines():
-        match = _PERF_ROW.match(line)
-        if not match:
-            continue
-        row: dict[str, Any] = {k: match.group(k) for k in ("type", "redop", "oop_wrong", "ip_wrong")}
-        for key in ("size", "count", "root"):
-            row[key] = int(match.group(key))
-        for key in ("oop_time", "oop_algbw", "oop_busbw", "ip_time", "ip_algbw", "ip_busbw"):
-            row[key] = float(match.group(key))
-        rows.append(row)
-    avg = _AVG_RE.search(text or "")
-    largest = max(rows, key=lambda r: r["size"]) if rows else None
-    return {
-        "rows": rows,
-        "avg_busbw": float(avg.group("v")) if avg else None,
-        "busbw": max(largest["oop_busbw"], largest["ip_busbw"]) if largest else None,
-        "size": largest["size"] if largest else None,
-        "hosts": sorted({m.group("host") for m in _RANK_RE.finditer(text or "")}),
-        "wrong": sum(1 for r in rows if r["oop_wrong"] not in ("0", "N/A") or r["ip_wrong"] not in ("0", "N/A")),
-    }
-
-
-def check_bus_bandwidth(
-    result: Mapping[str, Any], threshold_gbs: float = DEFAULT_MIN_BUSBW_GBS, label: str = ""
-) -> str:
-    """Why a measured all_gather_perf run fails the threshold ('' when it passes)."""
-    lead = f"{label}: " if label else ""
-    busbw = result.get("busbw")
-    if busbw is None:
-        return (
-            f"{lead}all_gather_perf printed no result rows: NCCL failed to start across the hosts (see its output; "
-            "check NCCL_SOCKET_IFNAME and NCCL_IB_HCA on every host)"
-        )
-    if result.get("wrong"):
-        return f"{lead}all_gather_perf reported wrong results in {result['wrong']} row(s): the fabric corrupts data"
-    if float(busbw) < threshold_gbs:
-        return (
-            f"{lead}all_gather_perf measured {float(busbw):.2f} GB/s bus bandwidth at {result.get('size')} bytes, "
-            "below "
-            f"{threshold_gbs:g} GB/s ({threshold_gbs * 8:g} Gb/s). Fix: use both halves of the port (NCCL_IB_HCA with "
-            "all four RDMA devices), check link speed and MTU on every host, update the CX-7 firmware"
-        )
-    return ""
-
-
 def run_module(module: Any, run: Runner | None = None) -> None:
     """The body of the sparkfleet_fabric_facts module (``run``: a test's fake of the tools)."""
     runner = run if run is not None else subprocess_runner(float(module.params.get("timeout") or 30))
@@ -433,15 +370,12 @@ def run_module(module: Any, run: Runner | None = None) -> None:
 
 
 __all__ = [
-    "DEFAULT_MIN_BUSBW_GBS",
     "FACT",
-    "check_bus_bandwidth",
     "check_group",
     "gather",
     "parse_ethtool",
     "parse_ibdev2netdev",
     "parse_ip_addr",
-    "parse_nccl_perf",
     "pick_endpoint",
     "read_sysfs_rdma",
     "run_module",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .fabric import html_section as fabric_html_section
 from .gateway import html_section as gateway_html_section
 from .history import record_items
 from .markdown import ceiling_text, failed_text, fmt_num, fmt_pct, ttft_text
@@ -185,6 +186,7 @@ def render_html(fleet: Fleet) -> str:
             "<tbody>" + "".join(_html_row(r, fleet.concurrencies) for r in fleet.rows) + "</tbody>",
             "</table></div>",
             gateway_html_section(fleet.rows, esc),
+            fabric_html_section(fleet.fabric, esc),
             *(
                 ["<h2>This run</h2>", f'<ul class="list" id="run">{items(record_items(fleet))}</ul>']
                 if record_items(fleet)

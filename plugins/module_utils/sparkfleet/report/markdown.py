@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .fabric import markdown_lines as fabric_markdown_lines
 from .gateway import markdown_lines as gateway_markdown_lines
 from .history import markdown_lines as history_markdown_lines
 from .model import Fleet, Row
@@ -72,6 +73,7 @@ def render_markdown(fleet: Fleet) -> list[str]:
         lines.append("| " + " | ".join(md_cell(c) for c in cells) + " |")
     lines.append("")
     lines.extend(gateway_markdown_lines(fleet.rows, md_cell))
+    lines.extend(fabric_markdown_lines(fleet.fabric, md_cell))
     lines.extend(history_markdown_lines(fleet, md_cell))
     failures = fleet.failures
     lines.append(f"## Failures ({len(failures)})")

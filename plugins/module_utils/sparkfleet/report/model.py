@@ -98,6 +98,8 @@ class Fleet:
     # What produced the run (report/history.py run_record) and the previous run's kept summary.
     record: dict[str, Any] | None = None
     previous: dict[str, Any] | None = None
+    # The measured fabric check's verdicts shown with the run (report/fabric.py), one per service across hosts.
+    fabric: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
@@ -447,5 +449,6 @@ def summary(fleet: Fleet) -> dict[str, Any]:
         "failures": fleet.failures,
         "flags": fleet.flags,
         "reconciliation": fleet.reconciliation,
+        "fabric": fleet.fabric,
         "warnings": fleet.warnings,
     }

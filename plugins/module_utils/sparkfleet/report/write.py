@@ -9,6 +9,8 @@ from typing import Any
 
 from ..contracts import HISTORY_FILE
 from ..files import write_atomic
+from .fabric import current as current_fabric
+from .fabric import load_verdicts as load_fabric
 from .history import flag_slower, history_entry, load_history, previous_entry, run_record, update_history
 from .html_page import render_html
 from .markdown import render_markdown
@@ -92,6 +94,10 @@ def generate(
         # A later stage rebuilding the run's report (the gateway's) keeps the reconciliation verify made.
         fleet.reconciliation = reconciliation
     fleet.record = run_record(record, source_dir, plans) if (record or source_dir or plans) else None
+    # The measured fabric check's results, kept beside the run directories (playbooks/fabric_check.yml).
+    fabric, notes = load_fabric(Path(dest).parent)
+    fleet.fabric = current_fabric(fabric, fleet.reconciliation)
+    fleet.warnings.extend(notes)
     history_path = Path(dest).parent / HISTORY_FILE if history else None
     entries: list[dict[str, Any]] = []
     if history_path is not None:
