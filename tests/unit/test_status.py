@@ -448,3 +448,25 @@ def test_a_service_across_hosts_is_planned_per_host_and_grouped(tmp_path: Path) 
     # The worker has no health path (its unit running is its health): never probed.
     assert docs[1]["services"][0]["health"]["checked"] is False
     assert [p["host"] for p in sr.groups(docs)[LLAMA_70B["name"]]] == ["spark-03", "spark-04"]
+
+
+def test_a_service_across_hosts_is_judged_as_one() -> None:
+    def doc(host: str, state: str = "ok", verdict: str = "ok") -> dict[str, Any]:
+        piece = {"name": "tiny-split", "group": "tiny-split", "group_hosts": ["a", "b"], "state": state}
+        return {"host": host, "verdict": verdict, "services": [piece], "problems": [], "plan_errors": []}
+
+    healthy = [doc("a"), doc("b")]
+    assert sr.across_hosts(healthy) == {"tiny-split": {"hosts": ["a", "b"], "ok": True, "why": []}}
+    assert sr.bad_hosts(healthy) == {}
+    # The worker unreachable: the whole service fails, and so does its head, though the head's own piece is ok.
+    down = [doc("a"), sr.unreachable_document("b", {"unreachable": True, "msg": "Failed to connect"})]
+    assert sr.across_hosts(down)["tiny-split"] == {"hosts": ["a", "b"], "ok": False, "why": ["b unreachable"]}
+    bad = sr.bad_hosts(down)
+    assert bad["a"] == "tiny-split across hosts failed (b unreachable)"
+    assert bad["b"].startswith("unreachable")
+    # A piece not ok, or a host of the group left out of the run, fails it too; the table says so in one line.
+    assert sr.across_hosts([doc("a"), doc("b", "unhealthy", "unhealthy")])["tiny-split"]["why"] == ["b unhealthy"]
+    assert sr.across_hosts([doc("a")])["tiny-split"]["why"] == ["b not in this status run"]
+    lines = sr.table(down).splitlines()
+    assert "across hosts: tiny-split on a, b: FAILED: b unreachable" in lines
+    assert lines[-1].startswith("2 host(s): 0 ok; not ok: a tiny-split across hosts failed (b unreachable)")

@@ -312,6 +312,8 @@ def _entry(name: str, svc: Mapping[str, Any] | None, planned: str) -> dict[str, 
         "port": (svc or {}).get("port"),
         # A service whose parts run on several hosts: the controller gathers the parts by this name.
         "group": _group(svc or {}, engine.dynamo_role if engine else ""),
+        # The hosts of a service across hosts (head first): the controller judges the service as one.
+        "group_hosts": [str(h) for h in ((svc or {}).get("multihost") or {}).get("hosts") or []],
         "unit": None,
         "container": None,
         "image": None,

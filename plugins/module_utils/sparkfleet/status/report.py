@@ -107,11 +107,44 @@ def groups(docs: Sequence[Mapping[str, Any]]) -> dict[str, list[dict[str, str]]]
     return out
 
 
-def bad_hosts(docs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Host -> why it is not ok (its verdict and the services that make it so)."""
-    bad: dict[str, str] = {}
+def across_hosts(docs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Each service across hosts judged as one: {hosts, ok, why}. It is ok only when every one of its hosts answered
+    and runs its piece ok; a host that is unreachable, or whose piece is not ok, fails the whole service."""
+    by_host = {str(doc["host"]): doc for doc in docs}
+    out: dict[str, dict[str, Any]] = {}
     for doc in docs:
+        for svc in doc.get("services") or []:
+            hosts = [str(h) for h in svc.get("group_hosts") or []]
+            if not hosts or str(svc.get("group")) in out:
+                continue
+            why: list[str] = []
+            for host in hosts:
+                other = by_host.get(host)
+                piece = next((s for s in (other or {}).get("services") or [] if s.get("name") == svc.get("name")), None)
+                if other is None:
+                    why.append(f"{host} not in this status run")
+                elif other.get("verdict") == UNREACHABLE:
+                    why.append(f"{host} unreachable")
+                elif piece is None:
+                    why.append(f"{host} does not plan its piece")
+                elif piece.get("state") != OK:
+                    why.append(f"{host} {piece.get('state')}")
+            out[str(svc["group"])] = {"hosts": hosts, "ok": not why, "why": why}
+    return out
+
+
+def bad_hosts(docs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Host -> why it is not ok (its verdict and the services that make it so; a service across hosts that failed
+    fails every host of it)."""
+    bad: dict[str, str] = {}
+    failed = {name: g for name, g in across_hosts(docs).items() if not g["ok"]}
+    for doc in docs:
+        host = str(doc["host"])
+        groups_failed = [f"{name} across hosts failed ({'; '.join(g['why'])})" for name, g in failed.items()
+                         if host in g["hosts"]]  # fmt: skip
         if doc.get("verdict") == OK:
+            if groups_failed:
+                bad[host] = "; ".join(groups_failed)
             continue
         names = [str(s["name"]) for s in doc.get("services") or [] if s.get("state") in (UNHEALTHY, DRIFTED)]
         why = str(doc.get("verdict"))
@@ -198,6 +231,9 @@ def table(docs: Sequence[Mapping[str, Any]]) -> str:
     widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER) - 1)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1]
              for row in [HEADER, *rows]]  # fmt: skip
+    for name, g in across_hosts(docs).items():
+        verdict = "ok" if g["ok"] else "FAILED: " + "; ".join(g["why"])
+        lines.append(f"across hosts: {name} on {', '.join(g['hosts'])}: {verdict}")
     return "\n".join(line.rstrip() for line in lines) + "\n" + summary(docs) + "\n"
 
 
@@ -244,6 +280,7 @@ def build(
         "summary": summary(docs),
         "bad_hosts": bad,
         "groups": groups(docs),
+        "across_hosts": across_hosts(docs),
         "files": written,
         "msg": (
             f"{len(bad)} of {len(docs)} host(s) unhealthy or drifted: "
