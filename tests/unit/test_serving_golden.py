@@ -164,7 +164,9 @@ def _assert_common_unit(unit: str, svc: dict[str, Any]) -> None:
     assert keys["RestartSec"] == ["15"]
     assert keys["RestartSteps"] == ["5"]  # systemd 255 (Ubuntu 24.04): exponential back-off
     assert keys["RestartMaxDelaySec"] == ["300"]
-    assert keys["StartLimitIntervalSec"] == ["1800"]
+    # The head of a service across hosts has no start limit: it comes back whenever its workers do.
+    head = (svc.get("multihost") or {}).get("role") == "head"
+    assert keys["StartLimitIntervalSec"] == (["0"] if head else ["1800"])
     assert keys["StartLimitBurst"] == ["10"]
     assert keys["ExecStartPre"] == [f"-/usr/bin/docker rm -f {name}"]
     assert keys["ExecStop"] == [f"/usr/bin/docker stop -t 60 {name}"]

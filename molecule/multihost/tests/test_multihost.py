@@ -139,6 +139,14 @@ def test_the_worker_stopped_fails_the_heads_health_and_back_heals_it(host: Any) 
         assert code != 200
         assert wait_until(lambda: not _healthy(host), 30, 1), "the head stayed healthy without its worker"
         assert not wait_until(lambda: _healthy(host), 10, 2), "the head became healthy without its worker"
+        # The fleet's status judges the service as one: failed, and both of its hosts not ok.
+        status = playbook("playbooks/status.yml", "-e", f"@{SCENARIO_VARS}")
+        text = status.stdout + status.stderr
+        assert status.returncode != 0, text[-3000:]
+        table = (REPORTS.parent / "status" / "status.txt").read_text()
+        [line] = [ln for ln in table.splitlines() if ln.startswith("across hosts: tiny-split")]
+        assert line.startswith("across hosts: tiny-split on sfm-multihost-a, sfm-multihost-b: FAILED: "), table
+        assert "sfm-multihost-b unhealthy" in line, table
     finally:
         worker.run(f"systemctl start {UNIT}")
     assert wait_until(lambda: _healthy(host), 120, 2), "the head did not recover once the worker was back"

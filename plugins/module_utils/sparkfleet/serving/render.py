@@ -290,7 +290,13 @@ def render_service(
         # Exponential back-off needs systemd 254 (RestartSteps); older systemd restarts at a fixed RestartSec.
         "restart_steps": settings.restart_steps if settings.systemd_version >= 254 else 0,
         "restart_max_delay_s": settings.restart_max_delay_s if settings.systemd_version >= 254 else 0,
-        "start_limit_interval_s": settings.start_limit_interval_s,
+        # The head of a service across hosts exits while a worker is away (llama.cpp's RPC client aborts, NCCL
+        # times out) and must come back whenever the worker does, however long it was gone: no start limit (0), it
+        # keeps retrying at RestartSec (with back-off on systemd 254+). A release that never starts is still caught
+        # by the health gate (fail_after_exits) and rolled back.
+        "start_limit_interval_s": 0
+        if piece is not None and piece.get("role") == "head"
+        else settings.start_limit_interval_s,
         "start_limit_burst": settings.start_limit_burst,
     }
     return Rendered(
