@@ -85,35 +85,44 @@ unit: venv ## pytest unit tests (fixtures, no lab needed)
 integration: images ## pytest tests against the real stand-in server and the lab
 	$(BIN)/pytest tests/integration -q
 
-# Scenarios run two at a time (SPARKFLEET_MOLECULE_JOBS=1: one after another), each with its whole output in
+# Scenarios run three at a time (SPARKFLEET_MOLECULE_JOBS=1: one after another), each with its whole output in
 # .cache/molecule/<scenario>.log; a line says when each starts and ends, and when one fails its failed tasks are
 # printed last, so that the end of a long CI log says which task failed and why (molecule/shared/run_scenarios.py).
-MOLECULE_JOBS ?= $(or $(SPARKFLEET_MOLECULE_JOBS),2)
-molecule: images ## Molecule scenarios: syntax, create, prepare, check, converge, idempotence, verify, destroy
+MOLECULE_JOBS ?= $(or $(SPARKFLEET_MOLECULE_JOBS),3)
+molecule: images ## Molecule scenarios: create, prepare, check, converge, idempotence, verify, destroy
 	$(BIN)/python molecule/shared/run_scenarios.py --jobs $(MOLECULE_JOBS) $(if $(wildcard $(STAGE_TIMES)),--times $(STAGE_TIMES))
 
 # The lab images (debootstrap, wheel downloads, docker save: mostly waiting on the network and the disk) build
-# beside lint, sanity and unit, which need none of them. Then the integration tests and the Molecule scenarios
-# share two slots (molecule/shared/run_scenarios.py: the integration tests first, the longest scenario beside them,
-# each job's output in its own log under .cache/): a lab host spends much of its time waiting, which the second
-# slot recovers on two cores.
+# beside the checks, which need none of them: lint (its output in .cache/lint.log, printed when it fails) beside
+# unit then sanity, two at a time on two cores. Then the integration tests and the Molecule scenarios share three
+# slots (molecule/shared/run_scenarios.py: the longest first, each job's output in its own log under .cache/): a lab
+# job keeps less than half a core busy and spends the rest waiting, which the other slots recover. The integration
+# tests are three jobs (pytest markers, tests/integration/conftest.py): the tests on the one shared converged host,
+# the rollout on its own fleet lab, and the rest; the three together are every test of tests/integration.
 # Every stage is timed and the table of the stages' wall times is printed at the end, pass or fail (a benchmark
 # figure: lab/stage_times.py; docs/testing.md keeps the record).
 STAGE_TIMES := .cache/stage-times.tsv
 TIMED = $(BIN)/python lab/stage_times.py run $(STAGE_TIMES)
+INTEGRATION_JOBS := --job "integration-served=$(BIN)/pytest tests/integration -q -m served" \
+	--job "integration-fleet=$(BIN)/pytest tests/integration -q -m fleet" \
+	--job "integration-rest=$(BIN)/pytest tests/integration -q -m 'not served and not fleet'"
 test: venv prereqs ## Everything CI runs
 	@mkdir -p .cache; rm -f $(STAGE_TIMES); \
 	trap 'echo; echo "== make test: each stage'"'"'s wall time"; $(BIN)/python lab/stage_times.py table $(STAGE_TIMES)' EXIT; \
 	echo "== lab images, built in the background (log: .cache/images.log)"; \
 	$(TIMED) "images (background)" -- $(LAB) images > .cache/images.log 2>&1 & images=$$!; \
-	for stage in lint sanity unit; do \
-	  $(TIMED) $$stage -- $(MAKE) --no-print-directory $$stage || { kill $$images 2>/dev/null; wait $$images; exit 1; }; \
+	echo "== lint, beside unit and sanity (log: .cache/lint.log)"; \
+	$(TIMED) lint -- $(MAKE) --no-print-directory lint > .cache/lint.log 2>&1 & lint=$$!; \
+	for stage in unit sanity; do \
+	  $(TIMED) $$stage -- $(MAKE) --no-print-directory $$stage || { kill $$lint $$images 2>/dev/null; wait; exit 1; }; \
 	done; \
+	wait $$lint || { cat .cache/lint.log; echo "sparkfleet: lint failed (above)"; kill $$images 2>/dev/null; wait; exit 1; }; \
+	echo "== lint passed"; \
 	echo "== waiting for the lab images"; \
 	wait $$images || { cat .cache/images.log; echo "sparkfleet: building the lab images failed (above)"; exit 1; }; \
 	tail -n 3 .cache/images.log; \
 	$(TIMED) "integration + molecule ($(MOLECULE_JOBS) at a time)" -- $(BIN)/python molecule/shared/run_scenarios.py \
-	  --jobs $(MOLECULE_JOBS) --times $(STAGE_TIMES) --job "integration=$(BIN)/pytest tests/integration -q"
+	  --jobs $(MOLECULE_JOBS) --times $(STAGE_TIMES) $(INTEGRATION_JOBS)
 
 # The hardware suite (tests/gpu, marker gpu): skipped where nvidia-smi finds no GPU. It needs no venv: on a GPU
 # machine it runs under the python3 that has PyTorch and transformers (lab/gpu/gpu_run.sh installs the rest).

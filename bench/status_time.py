@@ -6,7 +6,7 @@
     .venv/bin/python bench/status_time.py --keep-fleet     # leave the fleet lab running afterwards
 
 The demo lab must be up and converged (``make demo``); it is only read, never started or stopped here. The fleet
-lab is tests/integration/fleet's (eight hosts fleet-01..08, one stand-in each, its group_vars), started as a copy on
+lab is eight hosts fleet-01..08 with tests/integration/fleet's group_vars (one stand-in each), started on
 its own network (``sparkfleet-statusbench``, --subnet) so that it never meets a fleet test running beside it:
 converged once with playbooks/serving.yml, timed, and removed on exit unless --keep-fleet.
 
@@ -38,6 +38,8 @@ DEMO = ROOT / "inventories" / "demo"
 FLEET = ROOT / "tests" / "integration" / "fleet"
 LAB = ROOT / "lab" / "sparkfleet_lab.py"
 GOAL_S = 10.0
+# The fleet lab's hosts: eight, whatever the size of the rollout test's own fleet (tests/integration/fleet).
+FLEET_HOSTS = [f"fleet-{i:02d}" for i in range(1, 9)]
 
 
 def ansible_bin(name: str) -> str:
@@ -67,12 +69,12 @@ def lab_hosts(inventory: Path) -> dict[str, str]:
 
 
 def fleet_copy(work: Path, subnet: str) -> Path:
-    """tests/integration/fleet as a lab of its own: the same hosts and group_vars, another network and addresses."""
+    """The eight FLEET_HOSTS with tests/integration/fleet's group_vars, as a lab of its own network and addresses."""
     inv = work / "fleet"
     (inv / "group_vars" / "all").mkdir(parents=True)
     (inv / "group_vars" / "all" / "serving.yml").symlink_to(FLEET / "group_vars" / "all" / "serving.yml")
     prefix = subnet.rsplit(".", 1)[0]
-    hosts = {h: f"{prefix}.{11 + i}" for i, h in enumerate(lab_hosts(FLEET))}
+    hosts = {h: f"{prefix}.{11 + i}" for i, h in enumerate(FLEET_HOSTS)}
     key = ROOT / "lab" / ".state" / "id_ed25519"
     conn = {
         "ansible_user": "sparkadmin",

@@ -3,14 +3,15 @@
     python molecule/shared/run_scenarios.py [--jobs N] [--times FILE] [--job NAME=COMMAND ...] [SCENARIO ...]
 
 Each scenario runs `molecule test -s <name>` with its whole output in .cache/molecule/<name>.log (nothing is
-interleaved on the terminal). Scenarios have their own hosts and networks, so they can run side by side; a lab
-host spends much of a scenario waiting (systemd booting, a health gate polling, docker loading an archive), which
-is what running two at once on two cores recovers. The longest scenarios start first. When one fails, its failed
-tasks (molecule/shared/failed_tasks.py) are printed last, so the end of a CI log names the task and the host.
---jobs 1 runs them one after another. --times appends "molecule <name><TAB>seconds<TAB>rc" lines for
-lab/stage_times.py. --job runs another command as one more job of the same pool, first (make test gives it the
-integration tests: they and the scenarios share the two slots, so neither waits for the other to finish), with its
-output in .cache/<NAME>.log.
+interleaved on the terminal). Scenarios have their own hosts and networks, so they can run side by side; a lab host
+spends much of a scenario waiting (systemd booting, a health gate polling, docker loading an archive): one job keeps
+less than half a core busy (its controller, its containers and the ones nested in them, by their cgroups' CPU time),
+so three at once on two cores (the default) recover that wait. The longest jobs start first (ORDER), so the last to
+start are short ones. When one fails, its failed tasks (molecule/shared/failed_tasks.py) are printed last, so the
+end of a CI log names the task and the host. --jobs 1 runs them one after another. --times appends "molecule
+<name><TAB>seconds<TAB>rc" lines for lab/stage_times.py. --job runs another command as one more job of the same
+pool, with its output in .cache/<NAME>.log, in ORDER among the scenarios (make test gives it the integration tests,
+in three jobs: they and the scenarios share the slots, so neither waits for the other to finish).
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / ".cache" / "molecule"
 # Longest first (measured on the 2-core machine, make test's stage table), so the last to start is a short one.
-ORDER = ("gateway", "default", "serving", "multihost", "dynamo", "teardown", "host_runtime", "preflight", "llm_verify")
+# The --job names of make test (the integration tests in three jobs) are placed among the scenarios; a job or
+# scenario not named here starts after these, jobs first.
+ORDER = (
+    "gateway", "multihost", "integration", "integration-served", "integration-rest", "integration-fleet", "teardown",
+    "serving", "dynamo", "llm_verify", "preflight",
+)  # fmt: skip
 
 
 def scenarios(given: list[str]) -> list[str]:
@@ -34,8 +40,13 @@ def scenarios(given: list[str]) -> list[str]:
     unknown = sorted(set(given) - set(found))
     if unknown:
         sys.exit(f"run_scenarios: no such scenario {', '.join(unknown)} (known: {', '.join(found)})")
-    chosen = given or found
-    return sorted(chosen, key=lambda s: (ORDER.index(s) if s in ORDER else len(ORDER), s))
+    return given or found
+
+
+def in_order(jobs: list[str], scenario_names: list[str]) -> list[str]:
+    """ORDER's jobs and scenarios first, in its order; then the other jobs as given, then the other scenarios."""
+    todo = [*jobs, *scenario_names]
+    return sorted(todo, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n not in jobs, todo.index(n)))
 
 
 def log_of(name: str, extra: dict[str, str]) -> Path:
@@ -66,13 +77,13 @@ def failed_tasks(name: str) -> str:
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SPARKFLEET_MOLECULE_JOBS", "2")))
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("SPARKFLEET_MOLECULE_JOBS", "3")))
     ap.add_argument("--times", type=Path)
     ap.add_argument("--job", action="append", default=[], metavar="NAME=COMMAND")
     ap.add_argument("scenario", nargs="*")
     args = ap.parse_args(argv)
     extra = dict(j.split("=", 1) for j in args.job if "=" in j)
-    todo = [*extra, *scenarios(args.scenario)]
+    todo = in_order(list(extra), scenarios(args.scenario))
     LOGS.mkdir(parents=True, exist_ok=True)
     print(f"== {len(todo)} job(s), {args.jobs} at a time: {', '.join(todo)}; logs in .cache/", flush=True)
     failed: list[str] = []

@@ -5,6 +5,10 @@
 ``StandinServer(base_url, model)`` and removes the container afterwards. Tests that use it carry
 the ``lab`` marker; they are skipped with the reason when Docker or the image is missing
 (build it with ``make images``).
+
+Markers that cut the suite into jobs ``make test`` runs side by side (each a pytest process of its own):
+``served`` (given here to every test that uses ``served_host``: they share its one converged host) and ``fleet``
+(test_fleet_rollout.py's own lab); the rest is ``-m "not served and not fleet"``.
 """
 
 from __future__ import annotations
@@ -45,6 +49,17 @@ def _ready(base_url: str) -> bool:
     except (OSError, urllib.error.URLError, ValueError):
         return False
     return any(item.get("id") == STANDIN_MODEL for item in body.get("data", []))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "served: uses the shared converged lab host (served_host); given by conftest")
+    config.addinivalue_line("markers", "fleet: the rollout tests on their own five-host lab (test_fleet_rollout.py)")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "served_host" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.served)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
 """One lab host converged with site.yml, shared by the integration tests that need a serving host
-(tests/integration/conftest.py's session fixture ``served_host``): booted, prepared and converged once.
+(tests/integration/conftest.py's session fixture ``served_host``): booted, prepared, run once with
+``site.yml --check`` while still fresh (it must pass and change nothing), then converged once.
 
-It serves the stand-in ``GOOD`` (port 8080). Tests that change it put it back (test_rollback.py ends serving
-``GOOD`` alone), and the tests that compare the host before and after do it within one test.
+It serves the stand-in ``GOOD`` (port 8080) and gives the lab users (``LAB_USERS``) docker. What a lab admin
+expects of it right after converge is test_converged_site.py. Tests that change it put it back (test_rollback.py
+ends serving ``GOOD`` alone), and the tests that compare the host before and after do it within one test.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ SITE = ROOT / "site.yml"
 ARCHIVE = ROOT / "lab" / ".state" / "images" / "llm-standin.tar"
 WHEELHOUSE = ROOT / "lab" / ".state" / "wheelhouse"
 NAME = "sfi-served-spark"
+# The lab host image's two lab users (lab/sparkfleet_lab.py), given docker by the docker_host role.
+LAB_USERS = ["student1", "student2"]
 
 GOOD = {
     "name": "standin",
@@ -57,8 +61,21 @@ def _inventory(workdir: Path, container: str) -> None:
         "llm_verify_report_dir": str(workdir / "reports"),
         "llm_serving_health_timeout_s": 300,
         "llm_serving_services": [GOOD],
+        "sparkfleet_lab_users": LAB_USERS,
     }
     (group_vars / "lab.yml").write_text(json.dumps(settings))
+
+
+def host_state(host: LabHost) -> str:
+    """A checksum of what a run could change: /etc (units, env files, daemon.json), the unit directory and
+    the running containers with their start times."""
+    out = host.sh(
+        "find /etc /etc/systemd/system -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum; "
+        "ls -la --time-style=+%s /etc/systemd/system | sha256sum; "
+        "docker ps -aq | xargs -r docker inspect --format '{{.Name}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}'"
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
 
 
 @contextlib.contextmanager
@@ -85,6 +102,11 @@ def inventory_host(tmp_path_factory: pytest.TempPathFactory, prefix: str) -> Ite
 
 def converged_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
     with inventory_host(tmp_path_factory, "served") as host:
+        # --check on a host that has none of it yet: every stage must get through without a change to lean on.
+        before = host_state(host)
+        rc, output = host.playbook(SITE, "--check")
+        assert rc == 0, f"site.yml --check on the fresh host failed:\n{output[-6000:]}"
+        assert host_state(host) == before, "site.yml --check changed the fresh host"
         rc, output = host.playbook(SITE)
         assert rc == 0, f"converge failed:\n{output[-6000:]}"
         yield host

@@ -1,12 +1,13 @@
-"""A fleet of eight lab hosts and playbooks/rolling_update.yml: canary, batches, failure budget, rollback.
+"""A fleet of five lab hosts and playbooks/rolling_update.yml: canary, batches, failure budget, rollback.
 
-1. v1 converged on all eight. A rollout of v2 with one host made to fail its health gate (fleet-05: docker rejects
-   its container) and one host stopped (fleet-08, unreachable), budget 30%: fleet-05 is rolled back and still serves
-   v1 (the report counts it serving), fleet-08 is reported down or unreachable, every other host is updated. A
-   client sends requests to every live host during the rollout: no request fails on a host outside that host's own
-   update window.
+1. v1 converged on all five. A rollout of v2 in batches of 2 after the canary ([01], [02, 03], [04, 05]) with one
+   host made to fail its health gate (fleet-03: docker rejects its container) and one host stopped (fleet-05,
+   unreachable), budget 40% (2 of 5 hosts): fleet-03 is rolled back and still serves v1 (the report counts it
+   serving), fleet-05 is reported down or unreachable, every other host is updated, fleet-04 in the batch after
+   the failure (the budget is not spent). A client sends requests to every live host during the rollout: no request
+   fails on a host outside that host's own update window.
 2. A broken release (the server refuses a flag) stops at the canary, rolled back; every other host is not reached
-   and its unit is byte for byte what it was. The report says all eight serve, the version they served before.
+   and its unit is byte for byte what it was. The report says all five serve, the version they served before.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ FLEET = Path(__file__).resolve().parent / "fleet"
 HOSTS: dict[str, str] = yaml.safe_load((FLEET / "lab.yml").read_text())["hosts"]
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 UNIT = "/etc/systemd/system/sparkfleet-standin.service"
+# The rollout of v2: FAILING fails its health gate in the first batch after the canary, DOWN is stopped.
+FAILING, DOWN = "fleet-03", "fleet-05"
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.fleet]
 
 
 def _container(host: str) -> str:
@@ -116,62 +119,63 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_rollout_rolls_back_a_failing_host_and_counts_an_unreachable_one(fleet: Path) -> None:
-    subprocess.run(["docker", "stop", _container("fleet-08")], capture_output=True, check=True)
-    live = [h for h in HOSTS if h != "fleet-08"]
+    subprocess.run(["docker", "stop", _container(DOWN)], capture_output=True, check=True)
+    live = [h for h in HOSTS if h != DOWN]
     client = Client(live)
     client.start()
     try:
         rc, out = _playbook("rolling_update.yml", fleet, {
-            "fleet_test_version": 2, "fleet_test_break_on": ["fleet-05"],
-            "sparkfleet_rollout_batch": 3, "sparkfleet_rollout_max_fail_percentage": 30,
+            "fleet_test_version": 2, "fleet_test_break_on": [FAILING],
+            "sparkfleet_rollout_batch": 2, "sparkfleet_rollout_max_fail_percentage": 40,
         })  # fmt: skip
     finally:
         client.stop.set()
         client.join(timeout=30)
     assert rc != 0, out[-4000:]  # a rolled-back host fails the run
     outcomes = _outcomes(fleet)
-    assert outcomes["fleet-05"].startswith("rolled back (standin failed its health gate"), outcomes
+    assert outcomes[FAILING].startswith("rolled back (standin failed its health gate"), outcomes
     # docker refuses the change at once: judged failed after two exits, not at systemd's start limit
-    assert "exited 2 time(s) before it was ever healthy" in outcomes["fleet-05"], outcomes
-    assert re.search(r": standin back to \S+, healthy$", outcomes["fleet-05"]), outcomes
-    assert outcomes["fleet-08"] == "the host failed or was unreachable before verification", outcomes
-    assert {h for h, o in outcomes.items() if o == "updated"} == set(live) - {"fleet-05"}, outcomes
-    assert "--parallel 3" in _unit("fleet-05")  # still v1, serving
-    assert all("--parallel 4" in _unit(h) for h in live if h != "fleet-05")
+    assert "exited 2 time(s) before it was ever healthy" in outcomes[FAILING], outcomes
+    assert re.search(r": standin back to \S+, healthy$", outcomes[FAILING]), outcomes
+    assert outcomes[DOWN] == "the host failed or was unreachable before verification", outcomes
+    assert {h for h, o in outcomes.items() if o == "updated"} == set(live) - {FAILING}, outcomes
+    assert "--parallel 3" in _unit(FAILING)  # still v1, serving
+    assert all("--parallel 4" in _unit(h) for h in live if h != FAILING)
     # The client: zero failed requests on a host outside that host's own update window.
     windows = {}
     for path in (fleet / "reports" / "latest" / "rollout").glob("*.jsonl"):
         w = json.loads(path.read_text())
         windows[w["host"]] = (w["started"] - 1.0, w["finished"] + 1.0)
-    # The batches the plan computed once (canary, then 3 at a time) are the ones the update play ran.
-    assert "rollout of 8 host(s) in 4 batch(es) of 1, 3, 3, 1" in " ".join(out.split()), out[-4000:]
-    batches = [["fleet-01"], ["fleet-02", "fleet-03", "fleet-04"], ["fleet-05", "fleet-06", "fleet-07"]]
+    # The batches the plan computed once (canary, then 2 at a time) are the ones the update play ran; the last
+    # batch's fleet-04 was updated after FAILING's batch (DOWN, its batch mate, has no window).
+    assert "rollout of 5 host(s) in 3 batch(es) of 1, 2, 2" in " ".join(out.split()), out[-4000:]
+    batches = [["fleet-01"], ["fleet-02", "fleet-03"], ["fleet-04"]]
     for before_, after in itertools.pairwise(batches):
         assert max(windows[h][1] for h in before_) <= min(windows[h][0] for h in after) + 2.0, windows
     outside = [(t, h) for t, h, ok in client.results if not ok and not (windows[h][0] <= t <= windows[h][1])]
     assert len(client.results) > 50
     assert outside == [], outside[:10]
     failed_inside = sum(1 for _, _, ok in client.results if not ok)
-    print(f"client: {len(client.results)} requests during the rollout, {failed_inside} failed, all inside the "
-          "each inside the update window of the host it was sent to")  # fmt: skip
-    # Serving counts what answers, whichever version: fleet-05 serves v1 again (rolled back), fleet-08 is down.
+    print(f"client: {len(client.results)} requests during the rollout, {failed_inside} failed, each inside the "
+          "update window of the host it was sent to")  # fmt: skip
+    # Serving counts what answers, whichever version: FAILING serves v1 again (rolled back), DOWN is down.
     rec = _report(fleet)["reconciliation"]
-    assert rec["line"] == "expected 8, serving 7 (1 rolled back; 0 skipped by choice, 1 missing)", rec["line"]
+    assert rec["line"] == "expected 5, serving 4 (1 rolled back; 0 skipped by choice, 1 missing)", rec["line"]
     serves = {h["host"]: (h["serves"], h["why"]) for h in rec["hosts"]}
-    assert serves["fleet-05"] == ("the previous version", "rolled back"), serves
-    assert serves["fleet-08"] == ("unknown", "down or unreachable"), serves
-    assert all(serves[h] == ("this run's version", "updated") for h in live if h != "fleet-05"), serves
-    assert [m["host"] for m in rec["missing"]] == ["fleet-08"], rec["missing"]
-    assert re.search(r"the rollout stops: \d", out) is None  # 2 of 8 is within the 30% budget
+    assert serves[FAILING] == ("the previous version", "rolled back"), serves
+    assert serves[DOWN] == ("unknown", "down or unreachable"), serves
+    assert all(serves[h] == ("this run's version", "updated") for h in live if h != FAILING), serves
+    assert [m["host"] for m in rec["missing"]] == [DOWN], rec["missing"]
+    assert re.search(r"the rollout stops: \d", out) is None  # 2 of 5 is within the 40% budget
 
 
 def test_a_broken_release_stops_at_the_canary(fleet: Path) -> None:
-    subprocess.run(["docker", "start", _container("fleet-08")], capture_output=True, check=True)
-    lab.wait_for("sshd on fleet-08", lambda: lab.ssh_open(HOSTS["fleet-08"]), 60)
+    subprocess.run(["docker", "start", _container(DOWN)], capture_output=True, check=True)
+    lab.wait_for(f"sshd on {DOWN}", lambda: lab.ssh_open(HOSTS[DOWN]), 60)
     before = {h: _unit(h) for h in HOSTS}
     rc, out = _playbook("rolling_update.yml", fleet, {"fleet_test_version": 3, "fleet_test_broken": True})
     assert rc != 0, out[-4000:]
-    assert "the rollout stops: 1 of 8 host(s) failed" in " ".join(out.split())
+    assert "the rollout stops: 1 of 5 host(s) failed" in " ".join(out.split())
     outcomes = _outcomes(fleet)
     canary = [h for h, o in outcomes.items() if o.startswith("rolled back")]
     assert len(canary) == 1, outcomes
@@ -179,12 +183,12 @@ def test_a_broken_release_stops_at_the_canary(fleet: Path) -> None:
     assert all(outcomes[h].startswith("not reached") for h in others), outcomes
     # Every host still answers, the version it served before: nothing is missing.
     rec = _report(fleet)["reconciliation"]
-    assert rec["line"] == "expected 8, serving 8 (1 rolled back, 7 not reached)", rec["line"]
+    assert rec["line"] == "expected 5, serving 5 (1 rolled back, 4 not reached)", rec["line"]
     assert rec["missing"] == [] and rec["ok"] is True, rec["missing"]
     serves = {h["host"]: (h["serves"], h["why"]) for h in rec["hosts"]}
     assert serves == {h: ("the previous version", "rolled back" if h == canary[0] else "not reached") for h in HOSTS}
     markdown = (fleet / "reports" / "latest" / "fleet-report.md").read_text()
-    assert markdown.rstrip().endswith("**expected 8, serving 8 (1 rolled back, 7 not reached)**")
+    assert markdown.rstrip().endswith("**expected 5, serving 5 (1 rolled back, 4 not reached)**")
     for host in HOSTS:
         assert _unit(host) == before[host], host  # the canary restored, the others untouched
 

@@ -1,15 +1,22 @@
 """playbooks/host_runtime.yml and its roles on a real lab host (systemd + nested Docker), driven by ansible-playbook.
 
-One lab host container per module (``host_runtime_host``), prepared with molecule/host_runtime/prepare.yml: a TLS +
-htpasswd registry (Debian's docker-registry) that accepts ``$oauthtoken`` with the scenario's fake NGC key, a
-DGX-OS-like docker-override.conf, a daemon.json holding the nvidia runtime, a wheelhouse and a model archive built
-on the controller. The host's inputs are molecule/host_runtime/host_vars/sfm-host_runtime-spark.yml.
+One lab host for the module, prepared with tests/integration/host_runtime/prepare.yml: a TLS + htpasswd registry
+(Debian's docker-registry) that accepts ``$oauthtoken`` with the fake NGC key, a DGX-OS-like docker-override.conf, a
+daemon.json holding the nvidia runtime, a wheelhouse and a model archive built on the controller. The host's inputs
+are tests/integration/host_runtime/host_vars/sfm-host_runtime-spark.yml. In file order:
 
-The secrets test is in test_secrets_host_runtime.py; this file checks the failure paths.
+- the stage with --check on the fresh host, then for real at -vvvv (``staged``): neither fake secret in the output,
+  in a unit, in the journal or in any file but its 0600 home; a second run changes nothing;
+- what the stage leaves: Docker for the lab users, daemon.json merged (the nvidia runtime kept, the flag of the
+  DGX-OS-like override not repeated), the docker_daemon_json module's four steps, no NVIDIA toolkit without a GPU,
+  the bench venv, the registry credential, the Hugging Face and NIM caches, the secrets file, the model archive;
+- the failure paths, each role alone on that host: bad and wrong NGC keys, an unreachable Hub, a world-writable NIM
+  cache, the NVIDIA toolkit forced without a GPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,14 +33,16 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SCENARIO = ROOT / "molecule" / "host_runtime"
+SCENARIO = Path(__file__).resolve().parent / "host_runtime"
+HOST_RUNTIME = ROOT / "playbooks" / "host_runtime.yml"
 HOST_IMAGE = "sparkfleet-lab/host:bookworm"
 INVENTORY_NAME = "sfm-host_runtime-spark"
 ANSIBLE_PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 HOST_VARS = yaml.safe_load((SCENARIO / "host_vars" / f"{INVENTORY_NAME}.yml").read_text())
 FAKE_NGC_KEY: str = HOST_VARS["sparkfleet_ngc_api_key"]
 FAKE_HF_TOKEN: str = HOST_VARS["sparkfleet_hf_token"]
-# The same capability list as molecule/default: the engine here cannot grant --privileged.
+# The same capability list as the Molecule scenarios (molecule/serving/molecule.yml): the engine here cannot grant
+# --privileged.
 CAPS = [
     *("CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP"),
     *("LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER"),
@@ -97,8 +106,9 @@ def _start(name: str) -> None:
         pytest.fail(f"docker run {HOST_IMAGE} failed: {started.stderr.strip()}")
 
 
+@contextlib.contextmanager
 def prepared_lab_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
-    """A prepared lab host, removed (with its volumes) afterwards. Each test module makes its own fixture of it."""
+    """A prepared lab host, removed (with its volumes) afterwards."""
     if shutil.which("docker") is None:
         pytest.skip("docker is not installed")
     if subprocess.run(["docker", "image", "inspect", HOST_IMAGE], capture_output=True, check=False).returncode != 0:
@@ -115,11 +125,15 @@ def prepared_lab_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabH
                 "all": {
                     "children": {
                         "spark-lab": {
-                            "hosts": {
-                                INVENTORY_NAME: {
-                                    "ansible_connection": "community.docker.docker",
-                                    "ansible_host": name,
-                                    "ansible_python_interpreter": "/usr/bin/python3",
+                            "children": {
+                                "dgx_spark": {
+                                    "hosts": {
+                                        INVENTORY_NAME: {
+                                            "ansible_connection": "community.docker.docker",
+                                            "ansible_host": name,
+                                            "ansible_python_interpreter": "/usr/bin/python3",
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -140,9 +154,222 @@ def prepared_lab_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabH
         subprocess.run(["docker", "rm", "-f", "-v", name], capture_output=True, check=False)
 
 
+@dataclass
+class Staged:
+    """The lab host and the stage's first two runs on it: with --check while fresh, then for real at -vvvv."""
+
+    host: LabHost
+    check: tuple[int, str]
+    first: tuple[int, str]
+
+
 @pytest.fixture(scope="module")
-def host_runtime_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabHost]:
-    yield from prepared_lab_host(tmp_path_factory)
+def staged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Staged]:
+    with prepared_lab_host(tmp_path_factory) as host:
+        check = host.playbook(HOST_RUNTIME, "--check")
+        # The first real run passes the secrets most often: at -vvvv, every argument and result is in the output.
+        first = host.playbook(HOST_RUNTIME, "-vvvv")
+        yield Staged(host, check, first)
+
+
+@pytest.fixture(scope="module")
+def host_runtime_host(staged: Staged) -> LabHost:
+    """The lab host after the stage ran on it: the tests below read what it left, or run one role on it."""
+    assert staged.first[0] == 0, staged.first[1][-5000:]
+    return staged.host
+
+
+def _sh(host: LabHost, command: str) -> str:
+    res = host.sh(command)
+    assert res.returncode == 0, f"{command}: {res.stderr}"
+    return res.stdout.strip()
+
+
+# ---------------------------------------------------------------- the stage: --check, at -vvvv, again
+
+# The only file allowed to hold the secrets in clear. (root's ~/.docker/config.json holds the NGC key only
+# base64-encoded together with the user name, as Docker stores it; its mode is checked too.)
+SECRET_HOMES = {"/etc/sparkfleet/secrets.env"}
+
+
+def test_check_mode_on_the_fresh_host(staged: Staged) -> None:
+    rc, output = staged.check
+    assert rc == 0, output[-5000:]
+    assert recap(output)["failed"] == 0
+
+
+def test_stage_at_vvvv_never_shows_the_secrets(staged: Staged) -> None:
+    """The whole stage at -vvvv with the known fake NGC key and HF token: neither may appear in the output, in any
+    unit file, or in any file on the host other than their 0600 homes."""
+    host = staged.host
+    rc, output = staged.first
+    assert rc == 0, output[-5000:]
+    assert recap(output)["failed"] == 0
+    assert len(output) > 50_000, "-vvvv output is suspiciously short"
+    for secret in (FAKE_NGC_KEY, FAKE_HF_TOKEN):
+        assert secret not in output, f"a secret appeared in the -vvvv output at {output.find(secret)}"
+
+    # Every file on the host (units, journals, temporary files, Docker's volume) except /proc, /sys, /dev.
+    grep = host.sh(
+        "grep -rlaF --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev "
+        f"-e '{FAKE_NGC_KEY}' -e '{FAKE_HF_TOKEN}' / 2>/dev/null; true"
+    )
+    found = set(grep.stdout.split())
+    assert found == SECRET_HOMES, f"secrets found in {sorted(found - SECRET_HOMES)}"
+    # And in the journal, as journalctl shows it (its files may be compressed).
+    journal = host.sh("journalctl --no-pager -o cat 2>/dev/null").stdout
+    assert journal, "journal is empty: the check above would prove nothing"
+    assert FAKE_NGC_KEY not in journal
+    assert FAKE_HF_TOKEN not in journal
+    units = host.sh("systemctl cat '*' 2>/dev/null").stdout
+    assert "[Service]" in units
+    assert FAKE_NGC_KEY not in units
+    assert FAKE_HF_TOKEN not in units
+
+    for path in (*SECRET_HOMES, "/root/.docker/config.json"):
+        assert host.sh(f"stat -c '%U %a' {path}").stdout.strip() == "root 600", path
+    secrets_env = host.sh("cat /etc/sparkfleet/secrets.env").stdout
+    assert f"NGC_API_KEY={FAKE_NGC_KEY}\n" in secrets_env
+    assert f"HF_TOKEN={FAKE_HF_TOKEN}\n" in secrets_env
+
+
+def test_a_second_run_changes_nothing(host_runtime_host: LabHost) -> None:
+    rc, output = host_runtime_host.playbook(HOST_RUNTIME)
+    assert rc == 0, output[-5000:]
+    assert recap(output)["changed"] == 0, re.findall(r"^(?:changed|TASK).*$", output, re.M)[-40:]
+
+
+# ---------------------------------------------------------------- docker_host
+
+NVIDIA_RUNTIME = {"args": [], "path": "nvidia-container-runtime"}
+
+
+def test_docker_running_and_enabled(host_runtime_host: LabHost) -> None:
+    assert _sh(host_runtime_host, "systemctl is-active docker") == "active"
+    assert _sh(host_runtime_host, "systemctl is-enabled docker") == "enabled"
+
+
+@pytest.mark.parametrize("user", ["student1", "student2"])
+def test_lab_users_can_use_docker(host_runtime_host: LabHost, user: str) -> None:
+    assert "docker" in _sh(host_runtime_host, f"id -nG {user}").split()
+    # A fresh login of the user: the group applies without any manual re-login.
+    assert _sh(host_runtime_host, f"su -s /bin/sh -c \"docker info --format '{{{{.ServerVersion}}}}'\" {user}")
+
+
+def test_daemon_json_merged_not_overwritten(host_runtime_host: LabHost) -> None:
+    config = json.loads(_sh(host_runtime_host, "cat /etc/docker/daemon.json"))
+    assert config["runtimes"]["nvidia"] == NVIDIA_RUNTIME  # written by "nvidia-ctk" in prepare, kept
+    assert config["log-opts"] == {"max-size": "50m", "max-file": "3"}
+    # log-level is also a dockerd flag in the DGX-OS-like docker-override.conf: dropped, so dockerd still starts.
+    assert "log-level" not in config
+    assert _sh(host_runtime_host, "stat -c '%a %U' /etc/docker/daemon.json") == "644 root"
+
+
+def test_dockerd_runs_with_the_merged_settings(host_runtime_host: LabHost) -> None:
+    info = json.loads(_sh(host_runtime_host, "docker info --format '{{json .}}'"))
+    assert "nvidia" in info["Runtimes"]
+    assert info["LoggingDriver"] == "json-file"
+
+
+FOUR_STEP = "/root/sfm-four-step.json"
+
+
+def test_docker_daemon_json_four_steps_and_nvidia_survives(host_runtime_host: LabHost) -> None:
+    """sparkfleet.fleet.docker_daemon_json on a file holding the nvidia runtime: merge (changed), again (not),
+    absent (changed), again (not); the nvidia runtime survives every step."""
+    playbook = host_runtime_host.workdir / "four-steps.yml"
+    module = "sparkfleet.fleet.docker_daemon_json"
+    settings = {"live-restore": True, "runtimes": {"crun": {"path": "/usr/bin/crun"}}}
+
+    def step(name: str, state: str) -> dict[str, Any]:
+        args = {"path": FOUR_STEP, "settings": settings, "state": state}
+        return {"name": name, module: args, "register": name.replace(" ", "_")}
+
+    def read(name: str) -> dict[str, Any]:
+        return {"name": name, "ansible.builtin.slurp": {"src": FOUR_STEP}, "register": name.replace(" ", "_")}
+
+    nvidia_only = {"runtimes": {"nvidia": NVIDIA_RUNTIME}}
+    tasks = [
+        {"name": "start", "ansible.builtin.copy": {"dest": FOUR_STEP, "content": json.dumps(nvidia_only),
+                                                   "mode": "0644"}},
+        step("merge", "present"), step("merge again", "present"), read("merged"),
+        step("remove", "absent"), step("remove again", "absent"), read("removed"),
+        {"name": "clean up", "ansible.builtin.file": {"path": FOUR_STEP, "state": "absent"}},
+        {"name": "check", "ansible.builtin.assert": {"that": [
+            "merge is changed", "merge_again is not changed", "remove is changed", "remove_again is not changed",
+            f"(merged.content | b64decode | from_json).runtimes.nvidia == {NVIDIA_RUNTIME!r}",
+            "(merged.content | b64decode | from_json)['live-restore'] is true",
+            f"(removed.content | b64decode | from_json) == {nvidia_only!r}",
+        ]}},
+    ]  # fmt: skip
+    playbook.write_text(yaml.safe_dump([{"name": "Four steps", "hosts": "all", "become": True,
+                                         "gather_facts": False, "tasks": tasks}]))  # fmt: skip
+    rc, output = host_runtime_host.playbook(playbook)
+    assert rc == 0, output[-4000:]
+
+
+# ---------------------------------------------------------------- nvidia_toolkit (no GPU here: skipped)
+
+
+def test_nvidia_toolkit_not_installed_without_gpu(host_runtime_host: LabHost) -> None:
+    host = host_runtime_host
+    assert host.sh("dpkg-query -W -f '${Status}' nvidia-container-toolkit").stdout.strip() != "install ok installed"
+    assert host.sh("test -e /etc/apt/sources.list.d/nvidia-container-toolkit.sources").returncode != 0
+    assert host.sh("test -e /etc/cdi/nvidia.yaml").returncode != 0
+    assert host.sh("which nvidia-ctk").returncode != 0
+
+
+# ---------------------------------------------------------------- bench_venv
+
+
+def test_bench_venv_has_the_pinned_package(host_runtime_host: LabHost) -> None:
+    version = "import importlib.metadata as m; print(m.version('jsonschema'))"
+    assert _sh(host_runtime_host, f'/opt/sparkfleet/venv/bin/python -c "{version}"') == "4.23.0"
+    assert host_runtime_host.sh("test -f /opt/sparkfleet/wheelhouse/jsonschema-4.23.0-py3-none-any.whl").returncode == 0
+
+
+# ---------------------------------------------------------------- ngc_login
+
+
+def test_docker_credential_stored_privately(host_runtime_host: LabHost) -> None:
+    host = host_runtime_host
+    address = _sh(host, "ip -4 -o route get 1.1.1.1 | sed -n 's/.* src \\([0-9.]*\\).*/\\1/p'")
+    assert _sh(host, "stat -c '%a %U' /root/.docker/config.json") == "600 root"
+    config = json.loads(_sh(host, "cat /root/.docker/config.json"))
+    # The login was accepted by the htpasswd + TLS registry prepare.yml runs on this host.
+    assert list(config["auths"]) == [f"{address}:5443"]
+
+
+# ---------------------------------------------------------------- hf_cache
+
+
+def test_hf_cache_directories(host_runtime_host: LabHost) -> None:
+    for path in ("/var/lib/sparkfleet/huggingface", "/var/lib/sparkfleet/huggingface/hub"):
+        assert _sh(host_runtime_host, f"stat -c '%F %U %a' {path}") == "directory root 755", path
+
+
+def test_nim_cache_owned_by_uid_1000_not_world_writable(host_runtime_host: LabHost) -> None:
+    assert _sh(host_runtime_host, "stat -c '%F %u %g %a' /opt/nim/.cache") == "directory 1000 1000 775"
+
+
+def test_secrets_env_file_private_and_complete(host_runtime_host: LabHost) -> None:
+    assert _sh(host_runtime_host, "stat -c '%U %G %a' /etc/sparkfleet/secrets.env") == "root root 600"
+    content = _sh(host_runtime_host, "cat /etc/sparkfleet/secrets.env")
+    keys = {line.split("=", 1)[0] for line in content.splitlines() if "=" in line and not line.startswith("#")}
+    assert keys == {"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "NGC_API_KEY"}
+
+
+def test_model_from_archive_and_offline_once_warm(host_runtime_host: LabHost) -> None:
+    snapshot = (
+        "/var/lib/sparkfleet/huggingface/hub/models--sfm--tiny-model/snapshots/0123456789abcdef0123456789abcdef01234567"
+    )
+    assert host_runtime_host.sh(f"test -f {snapshot}/config.json").returncode == 0
+    env = host_runtime_host.sh("cat /etc/sparkfleet/hf.env").stdout
+    assert "HF_HOME=/var/lib/sparkfleet/huggingface\n" in env
+    assert "HF_HUB_OFFLINE=1\n" in env
+
+
+# ---------------------------------------------------------------- failure paths, one role at a time
 
 
 def _role_playbook(host: LabHost, role: str) -> Path:
@@ -157,6 +384,7 @@ def _role_playbook(host: LabHost, role: str) -> Path:
 
 def test_bad_ngc_key_format_rejected_before_login(host_runtime_host: LabHost) -> None:
     bad = "nvapi-has spaces-" + "x" * 20
+    credential = host_runtime_host.sh("sha256sum /root/.docker/config.json").stdout  # the stage's login
     rc, output = host_runtime_host.playbook(
         _role_playbook(host_runtime_host, "ngc_login"), extra_vars={"sparkfleet_ngc_api_key": bad}
     )
@@ -167,7 +395,7 @@ def test_bad_ngc_key_format_rejected_before_login(host_runtime_host: LabHost) ->
     assert "It contains whitespace: remove it." in flat
     assert bad not in output
     assert recap(output)["changed"] == 0
-    assert host_runtime_host.sh("test -e /root/.docker/config.json").returncode != 0, "nothing may change"
+    assert host_runtime_host.sh("sha256sum /root/.docker/config.json").stdout == credential, "nothing may change"
 
 
 @pytest.mark.parametrize(
@@ -189,6 +417,8 @@ def test_wrong_ngc_key_names_the_scope(host_runtime_host: LabHost, wrong: str) -
 
 def test_right_ngc_key_logs_in_once(host_runtime_host: LabHost) -> None:
     playbook = _role_playbook(host_runtime_host, "ngc_login")
+    # As on a host that never logged in (the stage did, with this key): the first run logs in, the second does not.
+    assert host_runtime_host.sh("rm /root/.docker/config.json").returncode == 0
     rc, output = host_runtime_host.playbook(playbook)
     assert rc == 0, output[-3000:]
     assert recap(output)["changed"] >= 1

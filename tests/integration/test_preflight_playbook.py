@@ -65,25 +65,19 @@ def fake_nvidia_smi(tmp_path: Path, mismatch: bool) -> str:
     return f"{bindir}{os.pathsep}{os.environ['PATH']}"
 
 
-def run_preflight(tmp_path: Path, extra_vars: dict[str, Any], *args: str, path: str | None = None) -> tuple[int, str]:
-    """ansible-playbook playbooks/preflight.yml on localhost with extra vars; (rc, output)."""
+LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+
+
+def run_preflight(
+    tmp_path: Path, extra_vars: dict[str, Any], *args: str, path: str | None = None, inventory: Path | None = None
+) -> tuple[int, str]:
+    """ansible-playbook playbooks/preflight.yml with extra vars, on localhost unless another inventory is given;
+    (rc, output)."""
     if not ANSIBLE_PLAYBOOK.exists():
         pytest.skip(f"{ANSIBLE_PLAYBOOK} not found: make venv")
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        json.dumps(
-            {
-                "all": {
-                    "hosts": {
-                        "localhost": {
-                            "ansible_connection": "local",
-                            "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-                        }
-                    }
-                }
-            }
-        )
-    )
+    if inventory is None:
+        inventory = tmp_path / "hosts.yml"
+        inventory.write_text(json.dumps({"all": {"hosts": {"localhost": LOCAL}}}))
     varsfile = tmp_path / "vars.json"
     varsfile.write_text(json.dumps(extra_vars))
     env = {
@@ -212,3 +206,23 @@ def test_broken_driver_is_listed_as_a_problem(tmp_path: Path) -> None:
     )
     assert "reboot the host" in output
     assert recap(output)["changed"] == 0
+
+
+def test_the_demo_inventory_plans_its_services_per_platform_group(tmp_path: Path) -> None:
+    """inventories/demo's services (group_vars/all/serving.yml: one stand-in on a Spark, two on the Station, by
+    platform group) planned by preflight for a host of each group, reached locally: nothing refused, no change."""
+    inventory = tmp_path / "demo" / "hosts.yml"
+    (inventory.parent / "group_vars" / "all").mkdir(parents=True)
+    (inventory.parent / "group_vars" / "all" / "serving.yml").symlink_to(
+        ROOT / "inventories" / "demo" / "group_vars" / "all" / "serving.yml"
+    )
+    groups = {"dgx_spark": {"hosts": {"spark-01": LOCAL}}, "dgx_station": {"hosts": {"station-01": LOCAL}}}
+    inventory.write_text(json.dumps({"all": {"children": {"spark-lab": {"children": groups}}}}))
+    rc, output = run_preflight(tmp_path, {}, inventory=inventory)
+    assert rc == 0, output[-4000:]
+    flat = " ".join(output.split())
+    planned = "profile none; no serving GPU; driver none; deploy: standin-tiny-llama"
+    assert f"spark-01: {planned};" in flat, output[-4000:]
+    assert f"station-01: {planned}, standin-tiny-llama-b" in flat, output[-4000:]
+    assert re.search(r"^spark-01\s+:.*changed=0", output, re.MULTILINE), output[-2000:]
+    assert re.search(r"^station-01\s+:.*changed=0", output, re.MULTILINE), output[-2000:]

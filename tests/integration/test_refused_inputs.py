@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.served import GOOD, NAME, ROOT, SITE
+from tests.integration.served import GOOD, NAME, ROOT, SITE, host_state
 from tests.integration.test_host_runtime import LabHost
 
 HF_TOKEN = "hf_" + "Zz9" * 12
@@ -90,31 +90,19 @@ def _recap(output: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(1))}
 
 
-def _state(host: LabHost) -> str:
-    """A checksum of what a run could change: /etc (units, env files, daemon.json), the unit directory and
-    the running containers with their start times."""
-    out = host.sh(
-        "find /etc /etc/systemd/system -xdev -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum; "
-        "ls -la --time-style=+%s /etc/systemd/system | sha256sum; "
-        "docker ps -aq | xargs -r docker inspect --format '{{.Name}} {{.Image}} {{.State.Status}} {{.State.StartedAt}}'"
-    )
-    assert out.returncode == 0, out.stderr
-    return out.stdout
-
-
 def test_check_mode_on_a_converged_host_changes_nothing(served_host: LabHost) -> None:
-    before = _state(served_host)
+    before = host_state(served_host)
     rc, output = served_host.playbook(SITE, "--check", "--diff")
     assert rc == 0, output[-6000:]
     assert _recap(output)["changed"] == 0, re.findall(r"^(?:changed|TASK).*$", output, re.M)[-40:]
-    assert _state(served_host) == before
+    assert host_state(served_host) == before
 
 
 @pytest.mark.parametrize(("extra_vars", "expected"), [b[1:] for b in BAD_SETS], ids=[b[0] for b in BAD_SETS])
 def test_bad_inventory_is_refused_before_any_host_changes(
     served_host: LabHost, extra_vars: dict[str, Any], expected: list[str]
 ) -> None:
-    before = _state(served_host)
+    before = host_state(served_host)
     rc, output = served_host.playbook(SITE, extra_vars=extra_vars)
     assert rc != 0, output[-3000:]
     assert "preflight found 1 host(s) with problems; nothing was changed." in output
@@ -124,14 +112,14 @@ def test_bad_inventory_is_refused_before_any_host_changes(
     for secret in SECRETS:
         assert secret not in output
     assert _recap(output)["changed"] == 0
-    assert _state(served_host) == before
+    assert host_state(served_host) == before
     assert served_host.sh("test -e /etc/pwned").returncode != 0
 
 
 def test_a_rerun_does_not_ask_again_for_the_disk_its_services_already_take(served_host: LabHost) -> None:
     """The converged host holds its image and its service's unit: even a disk allowance no disk could meet asks
     nothing more of it (a Spark whose model cache filled its disk still passes its own rerun); a new image does."""
-    before = _state(served_host)
+    before = host_state(served_host)
     huge = {"preflight_min_free_disk_gb_per_service": 1_000_000}
     rc, output = served_host.playbook(ROOT / "playbooks" / "preflight.yml", extra_vars=huge)
     assert rc == 0, output[-4000:]
@@ -141,4 +129,4 @@ def test_a_rerun_does_not_ask_again_for_the_disk_its_services_already_take(serve
     flat = output.replace("\n        ", " ")
     assert "need about 1000000.0 GB more" in flat, output[-3000:]
     assert "preflight_min_free_disk_gb_per_service" in flat
-    assert _state(served_host) == before
+    assert host_state(served_host) == before

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.served import GOOD, NAME, ROOT
+from tests.integration.served import GOOD, NAME, ROOT, host_state
 from tests.integration.test_host_runtime import LabHost
-from tests.integration.test_refused_inputs import _state
 
 STATUS = ROOT / "playbooks" / "status.yml"
 UNIT = "sparkfleet-standin.service"
@@ -44,7 +43,7 @@ def _wait_answering(host: LabHost, timeout_s: float = 90) -> None:
 
 
 def test_status_of_a_converged_host_is_ok_and_changes_nothing(served_host: LabHost) -> None:
-    before = _state(served_host)
+    before = host_state(served_host)
     rc, output = served_host.playbook(STATUS)
     assert rc == 0, output[-6000:]
     assert _recap(output)["changed"] == 0
@@ -62,7 +61,7 @@ def test_status_of_a_converged_host_is_ok_and_changes_nothing(served_host: LabHo
     assert _recap(output)["changed"] == 0
     assert "Check mode: nothing written." in output
     assert (served_host.workdir / "reports" / "status" / "status.txt").stat().st_mtime == written
-    assert _state(served_host) == before
+    assert host_state(served_host) == before
 
 
 def test_a_stopped_service_fails_the_status_naming_it(served_host: LabHost) -> None:
