@@ -4,9 +4,17 @@
     python3 bench/rerun_cpu.py --up                # start the demo lab, converge it once, then measure
     python3 bench/rerun_cpu.py                     # the demo lab is up and converged: 2 rounds
     python3 bench/rerun_cpu.py --rounds 3 --only project --top 20
+    python3 bench/rerun_cpu.py --paths fast        # the converged-host fast path only
 
 On the demo lab (``inventories/demo``, the 3 hosts of ``spark-lab``), it times no-op reruns of ``site.yml``,
-alternating two configurations (A B, B A, ...):
+alternating two configurations (A B, B A, ...), each along two paths:
+
+- fast: ``site.yml`` as a rerun runs it, every host converged, so the converge stages skip them (the converged-host
+  fast path: docs/development.md, "Reruns"); preflight, the check and the benchmark stage still run;
+- full: ``-e sparkfleet_full_converge=true``, every host converged in full (what a rerun cost before the fast path,
+  and what a host that drifted costs);
+
+and the configurations:
 
 - project: this repository's ``ansible.cfg`` as it is (forks, pipelining, ControlPersist 120 s, fact cache);
 - defaults: Ansible's real defaults (forks 5, no pipelining, implicit gathering, no fact cache, and ssh's own
@@ -20,8 +28,9 @@ items apart) and attributes CPU to each task: the controller's usage between one
 The benchmark stage (tasks named ``... | Benchmark ...``: verify's and the gateway's load generation) is real
 work, reported apart: its wall time, and the controller CPU during its tasks.
 
-It prints each run, the top tasks of the last project run by CPU and by results, the medians, and last the
-ratio defaults/project of controller CPU per host. It leaves the lab as it found it (``--up`` starts it and
+It prints each run, the top tasks of the last project run by CPU and by results, the medians, the controller
+CPU per host of each configuration along each path (with and without the benchmark stage), and last the ratio
+defaults/project of controller CPU per host on the fast path. It leaves the lab as it found it (``--up`` starts it and
 leaves it up). Standard library only: run it with any Python 3.10+ from the repository root.
 """
 
@@ -183,6 +192,12 @@ class RunResult:
     items: int
     changed: int
     tasks: list[TaskCost] = field(default_factory=list)
+    path: str = "fast"
+
+    @property
+    def label(self) -> str:
+        """The configuration, and "full" for the full path: "project", "defaults full"."""
+        return self.config if self.path == "fast" else f"{self.config} {self.path}"
 
     @property
     def cpu_per_host(self) -> float:
@@ -193,7 +208,11 @@ class RunResult:
         return self.results / self.hosts
 
 
-# --- the two configurations ------------------------------------------------------------------------
+# --- the two configurations, the two paths ------------------------------------------------------------
+
+PATHS = ("fast", "full")
+# What a path adds to ansible-playbook's arguments.
+PATH_ARGS = {"fast": [], "full": ["-e", "sparkfleet_full_converge=true"]}
 
 
 def ansible_bin(name: str) -> str:
@@ -305,7 +324,9 @@ def reap_leftovers(timeout_s: float = 10.0) -> float:
 # --- one run ---------------------------------------------------------------------------------------
 
 
-def summarize(config: str, doc: dict[str, Any], seconds: float, cpu: float, ssh_cpu: float) -> RunResult:
+def summarize(
+    config: str, doc: dict[str, Any], seconds: float, cpu: float, ssh_cpu: float, *, path: str = "fast"
+) -> RunResult:
     hosts = doc.get("hosts", {})
     tasks = [
         TaskCost(t["name"], t.get("path", ""), t["results"], t["items"], t["cpu"], t["wall"], t.get("changed", 0))
@@ -324,6 +345,7 @@ def summarize(config: str, doc: dict[str, Any], seconds: float, cpu: float, ssh_
         items=sum(t.items for t in tasks),
         changed=sum(h.get("changed", 0) for h in hosts.values()),
         tasks=tasks,
+        path=path,
     )
 
 
@@ -337,12 +359,14 @@ def run_site(
     log_dir: Path,
     timeout_s: float,
     extra: list[str],
+    path: str = "fast",
 ) -> RunResult:
-    run_dir = Path(tempfile.mkdtemp(prefix=f"{config}-", dir=log_dir))
+    # Short: ssh's ControlPersist socket lives below it (a Unix socket path holds 107 bytes).
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{config[:1]}{path[:1]}-", dir=log_dir))
     (run_dir / "cp").mkdir()
     out = run_dir / "cpu.json"
     argv = [ansible_bin("ansible-playbook"), str(ROOT / "site.yml"), "-i", str(inv / "hosts.yml"), "-l", limit]
-    argv += extra
+    argv += PATH_ARGS[path] + extra
     started = time.monotonic()
     with (run_dir / "stdout.txt").open("w") as fh:
         proc = subprocess.Popen(
@@ -365,7 +389,7 @@ def run_site(
     ssh_cpu = reap_leftovers()
     if proc.returncode != 0 or not out.exists():
         raise BenchError(f"{config}: site.yml failed (rc {proc.returncode}); its output is {run_dir}/stdout.txt")
-    res = summarize(config, json.loads(out.read_text()), seconds, cpu + ssh_cpu, ssh_cpu)
+    res = summarize(config, json.loads(out.read_text()), seconds, cpu + ssh_cpu, ssh_cpu, path=path)
     shutil.rmtree(run_dir / "cp", ignore_errors=True)
     return res
 
@@ -383,42 +407,51 @@ def top_tasks(run: RunResult, n: int) -> list[str]:
         (sum(t.cpu for t in ts), sum(t.results for t in ts), sum(t.items for t in ts), len(ts), name, path)
         for (name, path), ts in groups.items()
     ]
-    lines = [f"top {n} tasks of the last {run.config} run by controller CPU (s, all hosts)"]
+    lines = [f"top {n} tasks of the last {run.label} run by controller CPU (s, all hosts)"]
     lines.append("     cpu  results  items  runs  task")
     for cpu, res, items, runs, name, path in sorted(rows, reverse=True)[:n]:
         lines.append(f"  {cpu:6.2f} {res:8d} {items:6d} {runs:5d}  {name}  [{path}]")
-    lines.append(f"top {n} tasks of the last {run.config} run by task results (one per host and task)")
+    lines.append(f"top {n} tasks of the last {run.label} run by task results (one per host and task)")
     for cpu, res, items, runs, name, path in sorted(rows, key=lambda r: (r[1], r[0]), reverse=True)[:n]:
         lines.append(f"  {cpu:6.2f} {res:8d} {items:6d} {runs:5d}  {name}  [{path}]")
     return lines
 
 
-def med(results: list[RunResult], config: str, attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in results if r.config == config)
+def med(results: list[RunResult], label: str, attr: str) -> float:
+    return statistics.median(getattr(r, attr) for r in results if r.label == label)
+
+
+LABELS = ("project", "project full", "defaults", "defaults full")
 
 
 def report(results: list[RunResult]) -> list[str]:
-    configs = [c for c in ("project", "defaults") if any(r.config == c for r in results)]
+    labels = [c for c in LABELS if any(r.label == c for r in results)]
+    hosts = max(results[0].hosts, 1) if results else 1
     lines = [
         "",
-        "medians           wall s  CPU s  CPU s/host  ssh masters  benchmark CPU / wall  results/host  changed",
+        "medians               wall s  CPU s  CPU s/host  ssh masters  benchmark CPU / wall  results/host  changed",
     ]
-    for c in configs:
-        ch = max(r.changed for r in results if r.config == c)
+    for c in labels:
+        ch = max(r.changed for r in results if r.label == c)
         m = {a: med(results, c, a) for a in ("seconds", "cpu", "cpu_per_host", "ssh_master_cpu", "bench_cpu")}
         m["bench_wall"], m["results_per_host"] = med(results, c, "bench_wall"), med(results, c, "results_per_host")
         lines.append(
-            f"  {c:9}  {m['seconds']:8.1f} {m['cpu']:6.1f} {m['cpu_per_host']:11.2f} {m['ssh_master_cpu']:12.2f}"
+            f"  {c:13}  {m['seconds']:8.1f} {m['cpu']:6.1f} {m['cpu_per_host']:11.2f} {m['ssh_master_cpu']:12.2f}"
             f" {m['bench_cpu']:9.2f} /{m['bench_wall']:6.1f} {m['results_per_host']:13.0f} {ch:8d}"
         )
-    if "project" in configs:
-        per_host = med(results, "project", "cpu_per_host")
-        bench = med(results, "project", "bench_cpu") / max(results[0].hosts, 1)
-        lines.append(
-            f"project: {per_host:.2f} controller CPU-s per host for a no-op rerun ({per_host - bench:.2f} without the"
-            f" benchmark stage's {bench:.2f}); goal <= 3.00"
-        )
-    if len(configs) == 2:
+    for config in ("project", "defaults"):
+        paths = [
+            (label, path) for label, path in ((config, "fast path"), (f"{config} full", "full path")) if label in labels
+        ]
+        if not paths:
+            continue
+        text = []
+        for label, path in paths:
+            per_host = med(results, label, "cpu_per_host")
+            bench = med(results, label, "bench_cpu") / hosts
+            text.append(f"{path} {per_host:.2f} ({per_host - bench:.2f} without the benchmark stage's {bench:.2f})")
+        lines.append(f"{config}: controller CPU-s per host for a no-op rerun: {'; '.join(text)}; goal <= 3.00")
+    if "project" in labels and "defaults" in labels:
         ratio = med(results, "defaults", "cpu_per_host") / med(results, "project", "cpu_per_host")
         wall = med(results, "defaults", "seconds") / med(results, "project", "seconds")
         lines.append(
@@ -443,6 +476,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", default=DEFAULT_LIMIT, help="-l of every run (default spark-lab)")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each configuration (default 2)")
     ap.add_argument("--only", choices=("project", "defaults"), help="time one configuration only")
+    ap.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="the paths to time, in order: fast (a rerun), full (-e sparkfleet_full_converge=true); default fast,full",
+    )
     ap.add_argument("--up", action="store_true", help="start the lab and converge it once first (left up)")
     ap.add_argument("--top", type=int, default=15, help="tasks listed by CPU and by results (default 15)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds one site.yml run may take (default 1800)")
@@ -450,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.rounds < 1:
         print("rerun_cpu: --rounds takes at least 1", file=sys.stderr)
+        return 2
+    paths = [p for p in args.paths.split(",") if p]
+    if not paths or any(p not in PATHS for p in paths):
+        print(f"rerun_cpu: --paths takes {', '.join(PATHS)} (comma-separated), not {args.paths!r}", file=sys.stderr)
         return 2
     inv = Path(args.inventory).resolve()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -474,20 +516,20 @@ def main(argv: list[str] | None = None) -> int:
         results: list[RunResult] = []
         for rnd in range(args.rounds):
             order = ("project", "defaults") if rnd % 2 == 0 else ("defaults", "project")
-            for config in order:
+            for config, path in [(c, p) for c in order for p in paths]:
                 if args.only and config != args.only:
                     continue
-                res = run_site(config, cfgs[config], inv, args.limit, extra=args.extra, **kw)
+                res = run_site(config, cfgs[config], inv, args.limit, extra=args.extra, path=path, **kw)
                 results.append(res)
                 print(
-                    f"  round {rnd + 1} {config:9}: {res.seconds:6.1f} s wall, {res.cpu:6.1f} CPU-s"
+                    f"  round {rnd + 1} {res.label:13}: {res.seconds:6.1f} s wall, {res.cpu:6.1f} CPU-s"
                     f" ({res.cpu_per_host:5.2f}/host, ssh masters {res.ssh_master_cpu:4.2f}),"
                     f" {res.results} task results ({res.results_per_host:.0f}/host) + {res.items} loop items,"
                     f" benchmark {res.bench_cpu:4.2f} CPU-s / {res.bench_wall:5.1f} s, changed={res.changed}",
                     flush=True,
                 )
         print(f"each run's output and per-task costs (cpu.json): {log_dir}")
-        last = [r for r in results if r.config == "project"] or results
+        last = [r for r in results if r.label == "project"] or results
         for line in top_tasks(last[-1], args.top) + report(results):
             print(line)
         return 0

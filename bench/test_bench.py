@@ -282,12 +282,19 @@ def test_rerun_cpu_summary_counts_results_and_the_benchmark_apart() -> None:
     assert top[4].split()[:4] == ["1.50", "4", "4", "2"] and "[roles/r/tasks/main.yml:3]" in top[4]
 
 
-def test_rerun_cpu_report_prints_the_ratio_last() -> None:
+def test_rerun_cpu_report_prints_each_path_and_the_ratio_last() -> None:
     runs = [
         rc.summarize("project", _doc(1.0), seconds=60.0, cpu=6.0, ssh_cpu=0.0),
         rc.summarize("defaults", _doc(1.0), seconds=90.0, cpu=9.0, ssh_cpu=0.0),
     ]
     lines = rc.report(runs)
-    assert lines[-2].startswith("project: 3.00 controller CPU-s per host for a no-op rerun (2.50 without")
+    assert lines[-3].startswith("project: controller CPU-s per host for a no-op rerun: fast path 3.00 (2.50 without")
     assert lines[-1] == "defaults/project controller CPU per host: 1.50x (4.50 vs 3.00 CPU-s/host; wall 1.50x)"
-    assert rc.report(runs[:1])[-1].startswith("project: 3.00")
+    assert rc.report(runs[:1])[-1].startswith("project: controller CPU-s per host for a no-op rerun: fast path 3.00")
+    full = rc.summarize("project", _doc(2.0), seconds=120.0, cpu=20.0, ssh_cpu=0.0, path="full")
+    assert full.label == "project full"
+    line = rc.report([runs[0], full])[-1]
+    assert line == (
+        "project: controller CPU-s per host for a no-op rerun: fast path 3.00 (2.50 without the benchmark stage's"
+        " 0.50); full path 10.00 (9.00 without the benchmark stage's 1.00); goal <= 3.00"
+    )

@@ -26,7 +26,8 @@ description:
     directories (the parent of O(dest)), are shown as a fabric line per service across hosts - its bus bandwidth
     against the threshold, pass or fail, the hosts and interfaces - (with O(plans), only the services across hosts
     planned now, on the same hosts); a file there that is not one of them is skipped with a flag.
-  - Runs on the controller (C(delegate_to=localhost)).
+  - Runs on the controller (C(delegate_to=localhost)). Playbooks run it as the action plugin of the same name, in
+    the controller's own process (no module is started); this module file documents it and runs the same code.
 version_added: "0.1.0"
 author: sparkfleet contributors (@sparkfleet)
 options:

@@ -62,6 +62,9 @@ def _inventory(workdir: Path, container: str) -> None:
         "llm_serving_health_timeout_s": 300,
         "llm_serving_services": [GOOD],
         "sparkfleet_lab_users": LAB_USERS,
+        # Every rerun here tests the real full converge (test_ansible_runner.py's changed=0 among them), never the
+        # converged-host fast path: test_fast_path.py alone asks for that (docs/development.md, "Reruns").
+        "sparkfleet_full_converge": True,
     }
     (group_vars / "lab.yml").write_text(json.dumps(settings))
 

@@ -28,12 +28,14 @@ HF_ENV = f"{CONFIG_DIR}/hf.env"
 GATEWAY_CONFIG_DIR = f"{CONFIG_DIR}/gateway"
 
 # State: last-known-good copies, the Hugging Face cache (HF_HOME, its hub cache below it), Dynamo's file
-# discovery, the driver version the CDI spec was generated for.
+# discovery, the driver version the CDI spec was generated for, the stamp of the last full converge.
 LKG_DIR = f"{STATE_DIR}/lkg"
 HF_HOME = f"{STATE_DIR}/huggingface"
 HF_HUB_DIR = f"{HF_HOME}/hub"
 DYNAMO_DIR = f"{STATE_DIR}/dynamo"
 CDI_STATE_FILE = f"{STATE_DIR}/nvidia-cdi-driver-version"
+# The stamp of the last full, successful converge (converge.py: the converged-host fast path), root-only.
+CONVERGE_STAMP = f"{STATE_DIR}/converged.json"
 
 # Software: the benchmark's virtual environment (huggingface_hub's hf CLI too) and the gateway's, with the wheels
 # copied for air-gapped installs.
@@ -72,6 +74,7 @@ ROLE_VARIABLES: dict[str, str] = {
     "hf_hub_dir": HF_HUB_DIR,
     "dynamo_dir": DYNAMO_DIR,
     "cdi_state_file": CDI_STATE_FILE,
+    "converge_stamp": CONVERGE_STAMP,
     "venv": VENV,
     "wheelhouse": WHEELHOUSE,
     "gateway_venv": GATEWAY_VENV,

@@ -290,9 +290,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
 
 
 def write_report(report: dict[str, Any], path: str) -> None:
-    """Write the report as JSON atomically (0644: it holds no secret)."""
+    """Write the report as JSON atomically (0644: it holds no secret), in a directory made 0750 when missing (the
+    roles leave making it to this: one task less per host and run)."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    os.makedirs(directory, mode=0o750, exist_ok=True)
     write_atomic(path, json.dumps(report, indent=2, sort_keys=False) + "\n")
 
 
