@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .files import write_atomic
+from .files import owner_group, write_atomic
 from .gpu import Runner, subprocess_runner
 from .paths import CONVERGE_STAMP, DOCKER_BIN
 
@@ -108,18 +108,6 @@ def some(items: Sequence[str], n: int = WHY_NAMES) -> str:
 # ------------------------------------------------------------------------------------------------ host side: reading
 
 
-def _names(st: os.stat_result) -> tuple[str, str]:
-    try:
-        owner = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        owner = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
-    return owner, group
-
-
 def _sha256(path: str | Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -145,7 +133,7 @@ def path_state(path: str, *, content: bool) -> dict[str, Any]:
         st = os.lstat(path)
     except OSError:
         return {"type": "absent"}
-    owner, group = _names(st)
+    owner, group = owner_group(st)
     out: dict[str, Any] = {
         "type": _type(st.st_mode),
         "mode": f"{stat.S_IMODE(st.st_mode):04o}",
@@ -178,7 +166,7 @@ def tree_state(path: str, *, content: bool = False) -> dict[str, Any]:
             except OSError:
                 continue
             item: list[Any] = [os.path.relpath(full, path), _type(st.st_mode), st.st_size, st.st_mtime_ns]
-            item += [f"{stat.S_IMODE(st.st_mode):04o}", *_names(st)]
+            item += [f"{stat.S_IMODE(st.st_mode):04o}", *owner_group(st)]
             if stat.S_ISLNK(st.st_mode):
                 item.append(os.readlink(full))
             elif content and stat.S_ISREG(st.st_mode):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import tempfile
 from pathlib import Path
 
@@ -23,3 +25,16 @@ def write_atomic(path: str | Path, content: str, mode: int = 0o644) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def owner_group(st: os.stat_result) -> tuple[str, str]:
+    """The owner's and the group's names of a file's stat (the numbers where the host has no name for them)."""
+    try:
+        owner = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        owner = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return owner, group

@@ -8,16 +8,15 @@ would write (rendered on the controller) and writes, or restarts, only what diff
 
 from __future__ import annotations
 
-import grp
 import hashlib
 import os
-import pwd
 import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..contracts import SERVICE_LABEL, read_owned_file, unit_own_name, unit_service_name
+from ..files import owner_group
 from ..gpu import Runner, subprocess_runner
 from .render import Settings, names_of
 
@@ -35,14 +34,7 @@ def file_state(path: str) -> dict[str, Any]:
             for block in iter(lambda: fh.read(1 << 16), b""):
                 h.update(block)
         checksum = h.hexdigest()
-    try:
-        owner = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        owner = str(st.st_uid)
-    try:
-        group = grp.getgrgid(st.st_gid).gr_name
-    except KeyError:
-        group = str(st.st_gid)
+    owner, group = owner_group(st)
     return {
         "exists": True,
         "isdir": stat.S_ISDIR(st.st_mode),
